@@ -1,0 +1,1 @@
+"""Backends: one folder per adapter, each with the same shape (store, repositories, …)."""

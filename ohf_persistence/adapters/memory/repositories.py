@@ -1,0 +1,275 @@
+"""Repositories of the memory backend, always bound to a unit of work's pending writes."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic
+
+from ...domain import (
+    ACTIVE_REQUEST_STATUSES,
+    AlreadyExists,
+    ConcurrencyConflict,
+    InvalidStatusTransition,
+    Machine,
+    MachineStatus,
+    Request,
+    RequestStatus,
+    Template,
+    ValidationError,
+    machine_transition_allowed,
+    request_transition_allowed,
+    utcnow,
+)
+from ...domain.validation import check_enum, json_copy
+from ...ports import E, Filters, MachineRepository, Page, RequestRepository, TemplateRepository
+from ...query import (
+    Condition,
+    check_attributes,
+    check_instance_ids,
+    check_key,
+    check_limit_offset,
+    check_page_size,
+    decode_cursor,
+    encode_cursor,
+    json_equal,
+    matches,
+    parse_filters,
+)
+from .table import Row, Table
+
+if TYPE_CHECKING:
+    from .store import MemoryUnitOfWork
+
+ANY_VERSION = -1  # staged deletes do not check the stored version
+
+
+class _MemoryRepository(Generic[E]):
+    entity: type[E]
+
+    def __init__(self, uow: MemoryUnitOfWork, table: Table) -> None:
+        self._uow = uow
+        self._table = table
+        self._pending: dict[str, tuple[int | None, Row | None]] = uow.pending_for(self.entity)
+
+    # -- the unit of work's view: pending writes overlaid on committed rows
+    def _row(self, key: str) -> Row | None:
+        staged = self._pending.get(key)
+        if staged is not None:
+            return staged[1]
+        return self._table.rows.get(key)
+
+    def _to_entity(self, row: Row) -> E:
+        values = dict(row)
+        for name in self.entity.CONTAINERS:
+            values[name] = json_copy(values[name])
+        return self.entity.restore(values)
+
+    def _select(self, conditions: tuple[Condition, ...], after: str | None = None) -> list[Row]:
+        keys: Iterable[str] = self._candidate_keys(conditions)
+        if self._pending:
+            keys = sorted(set(keys) | self._pending.keys())
+        if after is not None:
+            keys = list(keys)
+            keys = keys[bisect.bisect_right(keys, after) :]
+        rows = []
+        for key in keys:
+            row = self._row(key)
+            if row is not None and matches(row, conditions):
+                rows.append(row)
+        return rows
+
+    def _candidate_keys(self, conditions: tuple[Condition, ...]) -> list[str]:
+        for cond in conditions:
+            if cond.field in self._table.indexes and cond.value is not None:
+                if cond.op == "eq":
+                    return sorted(self._table.keys_where(cond.field, cond.value))
+                if cond.op == "in":
+                    found: set[str] = set()
+                    for value in cond.value:
+                        found |= self._table.keys_where(cond.field, value)
+                    return sorted(found)
+        return self._table.sorted_keys()
+
+    def _stage(self, key: str, row: Row | None, expected: int | None) -> None:
+        if key not in self._pending:
+            committed = self._table.rows.get(key)
+            base = None if committed is None else committed["version"]
+            self._pending[key] = (ANY_VERSION if expected == ANY_VERSION else base, row)
+        else:
+            self._pending[key] = (self._pending[key][0], row)
+
+    # -- the port
+    async def get_by_id(self, entity_id: str) -> E | None:
+        row = self._row(check_key(self.entity, entity_id))
+        return None if row is None else self._to_entity(row)
+
+    async def get_all(
+        self, filters: Filters | None = None, limit: int | None = None, offset: int | None = None
+    ) -> list[E]:
+        conditions = parse_filters(self.entity, filters)
+        limit, offset = check_limit_offset(limit, offset)
+        rows = self._select(conditions)
+        end = None if limit is None else offset + limit
+        return [self._to_entity(row) for row in rows[offset:end]]
+
+    async def save(self, entity: E) -> None:
+        self._check_type(entity)
+        entity.validate()
+        self._save(entity)
+
+    async def save_many(self, entities: Iterable[E]) -> None:
+        batch = list(entities)
+        for entity in batch:
+            self._check_type(entity)
+            entity.validate()
+        mark, before = self._uow.tracker.mark(), dict(self._pending)
+        try:
+            for entity in batch:
+                self._save(entity)
+        except BaseException:
+            # all or nothing inside the unit of work too
+            self._uow.tracker.undo(mark)
+            self._pending.clear()
+            self._pending.update(before)
+            raise
+
+    def _check_type(self, entity: Any) -> None:
+        if not isinstance(entity, self.entity):
+            raise ValidationError(
+                f"expected a {self.entity.ENTITY_TYPE}, got {type(entity).__name__}",
+                entity_type=self.entity.ENTITY_TYPE,
+            )
+
+    def _save(self, entity: E) -> None:
+        key = entity.key
+        current = self._row(key)
+        if entity.version == 0:
+            if current is not None:
+                raise AlreadyExists(self.entity.ENTITY_TYPE, key, current["version"])
+        elif current is None or current["version"] != entity.version:
+            actual = None if current is None else current["version"]
+            raise ConcurrencyConflict(self.entity.ENTITY_TYPE, key, entity.version, actual)
+        self._uow.tracker.stamp(entity)
+        self._stage(key, entity.to_dict(), entity.version - 1)
+
+    async def delete(self, entity_id: str) -> bool:
+        key = check_key(self.entity, entity_id)
+        if self._row(key) is None:
+            return False
+        self._stage(key, None, ANY_VERSION)
+        return True
+
+    async def exists(self, entity_id: str) -> bool:
+        return self._row(check_key(self.entity, entity_id)) is not None
+
+    async def count(self, filters: Filters | None = None) -> int:
+        return len(self._select(parse_filters(self.entity, filters)))
+
+    async def page(
+        self, filters: Filters | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[E]:
+        conditions = parse_filters(self.entity, filters)
+        limit = check_page_size(limit)
+        after = None if cursor is None else decode_cursor(self.entity, conditions, cursor)
+        rows = self._select(conditions, after)
+        items = [self._to_entity(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
+        return Page(items, next_cursor)
+
+    def _update_status(self, key: str, field: str, status: Any, note_field: str, note: Any) -> bool:
+        row = self._row(key)
+        if row is None:
+            return False
+        allowed = (
+            request_transition_allowed if self.entity is Request else machine_transition_allowed
+        )
+        if not allowed(row["status"], status):
+            raise InvalidStatusTransition(self.entity.ENTITY_TYPE, key, row["status"], status)
+        new = dict(row)
+        new[field] = status
+        if note is not None:
+            new[note_field] = note
+        new["version"] = row["version"] + 1
+        new["updated_at"] = utcnow()
+        self._stage(key, new, row["version"])
+        return True
+
+
+_request_status = check_enum(RequestStatus)
+_machine_status = check_enum(MachineStatus)
+
+
+def _note(value: Any, field: str, entity: str) -> str | None:
+    from ...domain.validation import check_optional_text
+
+    return check_optional_text(value, field, entity)
+
+
+class MemoryTemplateRepository(_MemoryRepository[Template], TemplateRepository):
+    entity = Template
+
+    async def find_by_attributes(self, attributes: Mapping[str, Any]) -> list[Template]:
+        wanted = check_attributes(attributes)
+        return [
+            self._to_entity(row)
+            for row in self._select(())
+            if all(
+                k in row["attributes"] and json_equal(row["attributes"][k], v)
+                for k, v in wanted.items()
+            )
+        ]
+
+    async def get_by_provider_type(self, provider_type: str) -> list[Template]:
+        return await self.get_all({"provider_type": provider_type})
+
+
+class MemoryRequestRepository(_MemoryRepository[Request], RequestRepository):
+    entity = Request
+
+    async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
+        return await self.get_all({"status": _request_status(status, "status", "Request")})
+
+    async def get_active_requests(self) -> list[Request]:
+        return await self.get_all({"status_in": sorted(ACTIVE_REQUEST_STATUSES)})
+
+    async def update_status(
+        self, request_id: str, status: RequestStatus | str, message: str | None = None
+    ) -> bool:
+        key = check_key(Request, request_id)
+        target = _request_status(status, "status", "Request")
+        note = _note(message, "status_message", "Request")
+        return self._update_status(key, "status", target, "status_message", note)
+
+
+class MemoryMachineRepository(_MemoryRepository[Machine], MachineRepository):
+    entity = Machine
+
+    async def get_by_request_id(self, request_id: str) -> list[Machine]:
+        return await self.get_all({"request_id": check_key(Request, request_id)})
+
+    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]:
+        return await self.get_all({"return_request_id": check_key(Request, return_request_id)})
+
+    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
+        return await self.get_all({"status": _machine_status(status, "status", "Machine")})
+
+    async def update_status(
+        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
+    ) -> bool:
+        key = check_key(Machine, machine_id)
+        target = _machine_status(status, "status", "Machine")
+        note = _note(reason, "status_reason", "Machine")
+        return self._update_status(key, "status", target, "status_reason", note)
+
+    async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:
+        found, seen = [], set()
+        for key in check_instance_ids(instance_ids):
+            if key in seen:
+                continue
+            seen.add(key)
+            row = self._row(key)
+            if row is not None:
+                found.append(self._to_entity(row))
+        return found

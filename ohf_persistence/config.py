@@ -1,0 +1,187 @@
+"""Opening a store from a URL, the seed's config dict, ``OHF_STORAGE_URL`` or the default."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .domain.errors import ValidationError
+from .ports import Store
+
+DEFAULT_URL = "sqlite+aiosqlite:///ohf.db"
+ENV_URL = "OHF_STORAGE_URL"
+SUPPORTED_URLS = (
+    "memory://",
+    "sqlite+aiosqlite:///path.db",
+    "sqlite+aiosqlite:///:memory:",
+    "postgresql+asyncpg://user:password@host:5432/db",
+    "dynamodb://?region=...&endpoint_url=...&table_prefix=...",
+)
+SUPPORTED_TYPES = ("memory", "sql", "dynamodb")
+DYNAMODB_OPTIONS = (
+    "region",
+    "profile",
+    "endpoint_url",
+    "table_prefix",
+    "templates_table",
+    "requests_table",
+    "machines_table",
+)
+# backend name -> "module:function" taking (StoreConfig, logger, migrate) and returning a Store
+_OPENERS = {
+    "memory": "ohf_persistence.adapters.memory:open_memory_store",
+    "sqlite": "ohf_persistence.adapters.sql:open_sql_store",
+    "postgresql": "ohf_persistence.adapters.sql:open_sql_store",
+    "dynamodb": "ohf_persistence.adapters.dynamodb:open_dynamodb_store",
+}
+
+_PASSWORD = re.compile(r"(?P<head>://[^/?#@:]*:)(?P<pw>[^@/?#]*)@")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs, errors and CLI output)."""
+    return _PASSWORD.sub(r"\g<head>***@", url)
+
+
+class ConfigError(ValidationError):
+    """The store configuration is malformed or names an unsupported backend."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str  # "memory" | "sqlite" | "postgresql" | "dynamodb"
+    url: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"StoreConfig(backend={self.backend!r}, url={mask_url(self.url)!r})"
+
+
+def resolve_config(config: str | Mapping[str, Any] | StoreConfig | None = None) -> StoreConfig:
+    if isinstance(config, StoreConfig):
+        return config
+    if config is None:
+        config = os.environ.get(ENV_URL) or DEFAULT_URL
+    if isinstance(config, str):
+        return _from_url(config)
+    if isinstance(config, Mapping):
+        return _from_dict(config)
+    raise ConfigError(f"store config must be a URL or a dict, got {type(config).__name__}")
+
+
+def _unsupported(what: str) -> ConfigError:
+    return ConfigError(f"unsupported store {what}; supported URLs: {', '.join(SUPPORTED_URLS)}")
+
+
+def _from_url(url: str) -> StoreConfig:
+    url = url.strip()
+    scheme, sep, _rest = url.partition("://")
+    if not sep:
+        raise _unsupported(f"URL {mask_url(url)!r}")
+    scheme = scheme.lower()
+    if scheme == "memory":
+        return StoreConfig("memory", url)
+    if scheme in ("sqlite+aiosqlite", "sqlite"):
+        if not url.startswith(("sqlite+aiosqlite:///", "sqlite:///")):
+            raise ConfigError(f"SQLite URLs look like {SUPPORTED_URLS[1]}, got {mask_url(url)!r}")
+        return StoreConfig("sqlite", "sqlite+aiosqlite:///" + url.split(":///", 1)[1])
+    if scheme in ("postgresql+asyncpg", "postgresql", "postgres"):
+        return StoreConfig("postgresql", "postgresql+asyncpg://" + url.split("://", 1)[1])
+    if scheme == "dynamodb":
+        parts = urlsplit(url)
+        options = dict(parse_qsl(parts.query, keep_blank_values=True))
+        unknown = sorted(set(options) - set(DYNAMODB_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"unknown DynamoDB URL option {unknown[0]!r}; known: {', '.join(DYNAMODB_OPTIONS)}"
+            )
+        return StoreConfig("dynamodb", url, options)
+    raise _unsupported(f"URL scheme {scheme!r}")
+
+
+def _from_dict(config: Mapping[str, Any]) -> StoreConfig:
+    storage = config.get("storage", config)
+    if not isinstance(storage, Mapping):
+        raise ConfigError("config['storage'] must be a dict")
+    kind = storage.get("type")
+    if kind not in SUPPORTED_TYPES:
+        raise ConfigError(
+            f"unsupported storage type {kind!r}; supported types: {', '.join(SUPPORTED_TYPES)}"
+        )
+    if kind == "memory":
+        return StoreConfig("memory", "memory://")
+    section = storage.get(kind) or {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"config['storage'][{kind!r}] must be a dict")
+    if kind == "sql":
+        url = section.get("url")
+        if not isinstance(url, str):
+            raise ConfigError("config['storage']['sql']['url'] must be a database URL")
+        return _from_url(url)
+    unknown = sorted(set(section) - set(DYNAMODB_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"unknown DynamoDB option {unknown[0]!r}; known: {', '.join(DYNAMODB_OPTIONS)}"
+        )
+    options = {k: str(v) for k, v in section.items() if v is not None}
+    return StoreConfig("dynamodb", "dynamodb://", options)
+
+
+class StoreOpener:
+    """What ``open_store`` returns: ``await`` it, or use it as ``async with``."""
+
+    def __init__(self, config: StoreConfig, logger: Any, migrate: bool) -> None:
+        self._config = config
+        self._logger = logger or logging.getLogger("ohf_persistence")
+        self._migrate = migrate
+        self._store: Store | None = None
+
+    async def _open(self) -> Store:
+        module, _, name = _OPENERS[self._config.backend].partition(":")
+        try:
+            opener = getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            extra = {"postgresql": "postgres", "dynamodb": "dynamodb"}.get(self._config.backend)
+            hint = f" (pip install 'ohf-persistence[{extra}]')" if extra else ""
+            raise ConfigError(
+                f"the {self._config.backend} backend is not available: {exc}{hint}"
+            ) from exc
+        store: Store = await opener(self._config, self._logger, self._migrate)
+        return store
+
+    def __await__(self) -> Generator[Any, None, Store]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Store:
+        self._store = await self._open()
+        return self._store
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
+def open_store(
+    config: str | Mapping[str, Any] | StoreConfig | None = None,
+    *,
+    logger: Any = None,
+    migrate: bool = False,
+) -> StoreOpener:
+    """Open a store from a URL, the seed's config dict, ``$OHF_STORAGE_URL`` or the default.
+
+    ``migrate=True`` brings a SQL schema to head first (no effect on memory; on DynamoDB it
+    creates missing tables). Without it, opening never runs DDL.
+    """
+    return StoreOpener(resolve_config(config), logger, migrate)

@@ -1,0 +1,127 @@
+"""The one error hierarchy every backend raises.
+
+Driver exceptions never escape the package: adapters translate them into these classes and keep
+the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class PersistenceError(Exception):
+    """Base class of every error raised by ohf_persistence."""
+
+
+class EntityNotFound(PersistenceError):
+    """An entity that had to exist does not."""
+
+    def __init__(self, entity_type: str, key: str) -> None:
+        self.entity_type = entity_type
+        self.key = key
+        super().__init__(f"{entity_type} {key!r} not found")
+
+
+class ConcurrencyConflict(PersistenceError):
+    """The stored version is not the one the caller expected; nothing was written."""
+
+    def __init__(
+        self,
+        entity_type: str,
+        key: str,
+        expected_version: int | None,
+        actual_version: int | None,
+        message: str | None = None,
+    ) -> None:
+        self.entity_type = entity_type
+        self.key = key
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        if message is None:
+            actual = "absent" if actual_version is None else f"version {actual_version}"
+            message = (
+                f"{entity_type} {key!r}: expected stored version {expected_version}, found {actual}"
+            )
+        super().__init__(message)
+
+
+class AlreadyExists(ConcurrencyConflict):
+    """An insert (``version == 0``) found the key already taken."""
+
+    def __init__(self, entity_type: str, key: str, actual_version: int | None = None) -> None:
+        super().__init__(
+            entity_type,
+            key,
+            0,
+            actual_version,
+            f"{entity_type} {key!r} already exists",
+        )
+
+
+class InvalidStatusTransition(PersistenceError):
+    """A status change the transition rules refuse; nothing was written."""
+
+    def __init__(self, entity_type: str, key: str, current: str, requested: str) -> None:
+        self.entity_type = entity_type
+        self.key = key
+        self.current = current
+        self.requested = requested
+        super().__init__(
+            f"{entity_type} {key!r}: status {current!r} cannot change to {requested!r}"
+        )
+
+
+class ValidationError(PersistenceError, ValueError):
+    """A value was refused before anything was written."""
+
+    def __init__(self, message: str, *, field: str | None = None, entity_type: str | None = None):
+        self.field = field
+        self.entity_type = entity_type
+        super().__init__(message)
+
+
+class InvalidFilter(ValidationError):
+    """A filter names an unknown field or suffix, or carries a value of the wrong type."""
+
+
+class InvalidCursor(ValidationError):
+    """A paging cursor was tampered with, is malformed, or belongs to another query."""
+
+
+class TransactionTooLarge(PersistenceError):
+    """A unit of work exceeds what the backend can commit atomically; nothing was sent."""
+
+
+class ItemTooLarge(ValidationError):
+    """One entity is larger than the backend's item limit (DynamoDB: 400 KB)."""
+
+    def __init__(self, entity_type: str, key: str, size: int, limit: int) -> None:
+        self.key = key
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{entity_type} {key!r} is {size} bytes, over the {limit}-byte item limit",
+            entity_type=entity_type,
+        )
+
+
+class BackendUnavailable(PersistenceError):
+    """The backend refused or timed out the connection."""
+
+
+class SchemaOutOfDate(PersistenceError):
+    """The schema is missing or not at this code's head revision."""
+
+
+__all__ = [
+    "AlreadyExists",
+    "BackendUnavailable",
+    "ConcurrencyConflict",
+    "EntityNotFound",
+    "InvalidCursor",
+    "InvalidFilter",
+    "InvalidStatusTransition",
+    "ItemTooLarge",
+    "PersistenceError",
+    "SchemaOutOfDate",
+    "TransactionTooLarge",
+    "ValidationError",
+]

@@ -1,0 +1,168 @@
+"""Field validators shared by the entities.
+
+The rules are deliberately the intersection of what every backend stores exactly (SQLite JSON,
+PostgreSQL JSONB, DynamoDB), so one value is either accepted everywhere or refused everywhere:
+no NUL characters (PostgreSQL text cannot hold them), finite floats, 64-bit ints, nesting depth
+at most 32 (DynamoDB's limit), str dict keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from .errors import ValidationError
+
+MAX_ID_LENGTH = 255
+MAX_COUNT = 2**31 - 1
+MAX_JSON_DEPTH = 32
+JSON_INT_MIN = -(2**63)
+JSON_INT_MAX = 2**63 - 1
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Validator = Callable[[Any, str, str], Any]
+E = TypeVar("E", bound=StrEnum)
+
+
+def _fail(entity: str, field: str, message: str) -> ValidationError:
+    return ValidationError(f"{entity}.{field}: {message}", field=field, entity_type=entity)
+
+
+def check_id(value: Any, field: str, entity: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise _fail(entity, field, f"must be 1-{MAX_ID_LENGTH} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise _fail(entity, field, "must not contain control characters")
+    return value
+
+
+def check_optional_id(value: Any, field: str, entity: str) -> str | None:
+    return None if value is None else check_id(value, field, entity)
+
+
+def check_text(value: Any, field: str, entity: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
+    if "\x00" in value:
+        raise _fail(entity, field, "must not contain NUL characters")
+    return value
+
+
+def check_optional_text(value: Any, field: str, entity: str) -> str | None:
+    return None if value is None else check_text(value, field, entity)
+
+
+def check_count(value: Any, field: str, entity: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _fail(entity, field, f"must be an int, got {type(value).__name__}")
+    if not 0 <= value <= MAX_COUNT:
+        raise _fail(entity, field, f"must be between 0 and {MAX_COUNT}, got {value}")
+    return value
+
+
+def check_bool(value: Any, field: str, entity: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(entity, field, f"must be a bool, got {type(value).__name__}")
+    return value
+
+
+def to_utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if value.utcoffset() == UTC.utcoffset(None) and value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC)
+
+
+def check_datetime(value: Any, field: str, entity: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise _fail(entity, field, f"must be a datetime, got {type(value).__name__}")
+    return to_utc(value)
+
+
+def check_optional_datetime(value: Any, field: str, entity: str) -> datetime | None:
+    return None if value is None else check_datetime(value, field, entity)
+
+
+def check_enum(enum: type[E]) -> Callable[[Any, str, str], E]:
+    allowed = ", ".join(m.value for m in enum)
+
+    def check(value: Any, field: str, entity: str) -> E:
+        if isinstance(value, enum):
+            return value
+        if isinstance(value, str):
+            try:
+                return enum(value)
+            except ValueError:
+                pass
+        raise _fail(entity, field, f"{value!r} is not one of: {allowed}")
+
+    return check
+
+
+def check_str_list(value: Any, field: str, entity: str) -> list[str]:
+    if not isinstance(value, list):
+        raise _fail(entity, field, f"must be a list of str, got {type(value).__name__}")
+    for item in value:
+        if not isinstance(item, str) or "\x00" in item:
+            raise _fail(entity, field, f"items must be str without NUL, got {item!r:.80}")
+    return value
+
+
+def check_json_dict(value: Any, field: str, entity: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(entity, field, f"must be a dict, got {type(value).__name__}")
+    problem = json_problem(value, 0)
+    if problem:
+        raise _fail(entity, field, problem)
+    return value
+
+
+def json_problem(value: Any, depth: int) -> str | None:
+    """Why ``value`` is not a JSON value every backend stores exactly, or None."""
+    if value is None or isinstance(value, bool | str):
+        if isinstance(value, str) and "\x00" in value:
+            return "strings must not contain NUL characters"
+        return None
+    if isinstance(value, int):
+        if not JSON_INT_MIN <= value <= JSON_INT_MAX:
+            return f"int {value} is outside the 64-bit range"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"float {value} is not finite"
+    if depth >= MAX_JSON_DEPTH:
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"dict keys must be str, got {type(key).__name__}"
+            if "\x00" in key:
+                return "dict keys must not contain NUL characters"
+            problem = json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list):
+        for item in value:
+            problem = json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"{type(value).__name__} is not a JSON value"
+
+
+def json_copy(value: Any) -> Any:
+    """Deep copy of a JSON value (much cheaper than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value

@@ -1,0 +1,44 @@
+"""Version and timestamp stamping on save, undone when the write is discarded.
+
+``save`` bumps ``entity.version`` and sets ``updated_at`` as soon as the write is staged, so
+later reads and saves inside the same unit of work agree with it. If the unit of work rolls back
+(or an autocommitted write fails) the caller's objects get their previous values back, so they
+can be saved again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .domain.entities import Entity, utcnow
+
+_Stamp = tuple[Entity, int, datetime | None, datetime | None]
+
+
+class SaveTracker:
+    def __init__(self) -> None:
+        self._stamps: list[_Stamp] = []
+
+    def stamp(self, entity: Entity, now: datetime | None = None) -> None:
+        """Record the entity's state, then bump its version and timestamps."""
+        self._stamps.append((entity, entity.version, entity.created_at, entity.updated_at))
+        now = now or utcnow()
+        object.__setattr__(entity, "version", entity.version + 1)
+        object.__setattr__(entity, "updated_at", now)
+        if entity.created_at is None:
+            object.__setattr__(entity, "created_at", now)
+
+    def mark(self) -> int:
+        return len(self._stamps)
+
+    def undo(self, mark: int = 0) -> None:
+        """Give every entity stamped since ``mark`` its previous values (newest first)."""
+        while len(self._stamps) > mark:
+            entity, version, created, updated = self._stamps.pop()
+            object.__setattr__(entity, "version", version)
+            object.__setattr__(entity, "created_at", created)
+            object.__setattr__(entity, "updated_at", updated)
+
+    def forget(self) -> None:
+        """The writes are committed: keep the stamped values."""
+        self._stamps.clear()

@@ -1,0 +1,32 @@
+"""Test wiring: the ``store`` fixture is parametrized over every backend in tests/backends/.
+
+A backend is one module ``tests/backends/<name>.py`` defining an async fixture ``<name>_store``
+that yields a fresh, empty, migrated store. Adding a backend means adding that module; no test
+changes. ``OHF_TEST_BACKENDS=memory,sqlite`` restricts a local run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ORDER = ["memory", "sqlite", "postgres", "dynamodb"]
+_found = {p.stem for p in (Path(__file__).parent / "backends").glob("*.py")} - {"__init__"}
+BACKENDS = [name for name in ORDER if name in _found] + sorted(_found - set(ORDER))
+if os.environ.get("OHF_TEST_BACKENDS"):
+    BACKENDS = [b for b in BACKENDS if b in os.environ["OHF_TEST_BACKENDS"].split(",")]
+
+pytest_plugins = [f"tests.backends.{name}" for name in BACKENDS]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def store(request: pytest.FixtureRequest, backend_name: str) -> object:
+    return request.getfixturevalue(f"{backend_name}_store")
