@@ -8,11 +8,35 @@ can be saved again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from .domain.entities import Entity, utcnow
 
 _Stamp = tuple[Entity, int, datetime | None, datetime | None]
+
+# Import and copy write entities that already have a stored history: the stamp they get is the
+# version and updated_at of the source, not "previous + 1" and "now". Keyed by id(entity); the
+# entity itself is kept in the value so the id cannot be reused while the preset is active.
+_PRESETS: ContextVar[dict[int, tuple[Entity, int, datetime | None]] | None] = ContextVar(
+    "ohf_persistence_stamp_presets", default=None
+)
+
+
+@contextmanager
+def preset_stamps(
+    presets: dict[int, tuple[Entity, int, datetime | None]],
+) -> Iterator[None]:
+    """Within the block, saving ``entity`` (a key of ``presets`` by ``id``) stamps it with the
+    given version and updated_at instead of ``version + 1`` and now. The version check of the
+    save itself is unchanged (an insert still needs ``version == 0``)."""
+    token = _PRESETS.set(presets)
+    try:
+        yield
+    finally:
+        _PRESETS.reset(token)
 
 
 class SaveTracker:
@@ -22,6 +46,12 @@ class SaveTracker:
     def stamp(self, entity: Entity, now: datetime | None = None) -> None:
         """Record the entity's state, then bump its version and timestamps."""
         self._stamps.append((entity, entity.version, entity.created_at, entity.updated_at))
+        presets = _PRESETS.get()
+        preset = None if presets is None else presets.get(id(entity))
+        if preset is not None and preset[0] is entity:
+            object.__setattr__(entity, "version", preset[1])
+            object.__setattr__(entity, "updated_at", preset[2])
+            return
         now = now or utcnow()
         object.__setattr__(entity, "version", entity.version + 1)
         object.__setattr__(entity, "updated_at", now)

@@ -1,0 +1,252 @@
+"""Writing incoming entities (from a file or another store) into a store.
+
+Atomicity, per backend:
+- memory, SQLite, PostgreSQL: the whole run is ONE unit of work (one database transaction on
+  SQL), committed at the end. Any failure rolls everything back; a crash leaves nothing behind.
+- DynamoDB: a transaction holds at most 100 writes, so each batch commits on its own and is
+  recorded in a journal; on failure the journal is undone (inserted items deleted, updated
+  items put back as they were, each undo conditional on nobody having changed the item since).
+
+Versions: entities from our own format or another store keep their version and ``updated_at``
+(``preset_stamps``); entities from ORB are stamped by the store like any save, ORB's own values
+are kept in ``_orb``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..domain import Machine, PersistenceError, Request, Template, TransactionTooLarge
+from ..domain.entities import Entity
+from ..ports import Repository, Store, UnitOfWork
+from ..tracking import preset_stamps
+from .codec import TYPE_NAMES
+from .orb import orb_info, set_stored_version, to_orb
+
+DYNAMODB_BATCH = 100  # TransactWriteItems' limit
+ATOMIC_BATCH = 500
+
+
+class ImportConflict(PersistenceError):
+    """Records of the input already exist in the target (and --merge was not given)."""
+
+
+def repo_for(uow: UnitOfWork | Store, cls: type[Entity]) -> Repository[Any]:
+    if cls is Template:
+        return uow.templates
+    if cls is Request:
+        return uow.requests
+    return uow.machines
+
+
+async def fetch_existing(
+    source: UnitOfWork | Store, cls: type[Entity], keys: Sequence[str], backend: str
+) -> dict[str, Entity]:
+    """The stored entities among ``keys`` (a BatchGet / IN query, never a scan per key)."""
+    if not keys:
+        return {}
+    if cls is Machine:
+        found: list[Entity] = list(await source.machines.get_by_instance_ids(list(keys)))
+    elif backend == "dynamodb":  # get_all with an _in filter would be a Scan there
+        repo = repo_for(source, cls)
+        found = [e for e in [await repo.get_by_id(k) for k in keys] if e is not None]
+    else:
+        repo = repo_for(source, cls)
+        found = []
+        for start in range(0, len(keys), 100):
+            found += await repo.get_all({f"{cls.KEY}_in": list(keys[start : start + 100])})
+    return {e.key: e for e in found}
+
+
+@dataclass
+class WriteStats:
+    inserted: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    kept: list[tuple[str, str, str]] = field(default_factory=list)  # (type, id, why)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "inserted": dict(self.inserted),
+            "updated": dict(self.updated),
+            "unchanged": dict(self.unchanged),
+            "kept": [{"type": t, "id": k, "reason": r} for t, k, r in self.kept],
+        }
+
+
+@dataclass
+class _Step:
+    entity: Entity
+    save_version: int  # the version the save is conditional on (0 = insert)
+    preset: tuple[int, datetime | None] | None  # stamp to give instead of version + 1 / now
+    old: Entity | None  # what the target held before (merge updates)
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        merge: bool,
+        orb: bool,
+        check_existing: bool,
+        atomic: bool | None = None,
+        undo: bool = True,
+    ) -> None:
+        self.store = store
+        self.merge = merge
+        self.orb = orb
+        self.check_existing = check_existing or merge
+        # copy passes atomic=False, undo=False: a commit per page keeps memory bounded, and a
+        # failed copy is resumed with --merge rather than undone.
+        self.atomic = store.backend != "dynamodb" if atomic is None else atomic
+        self.undo = undo
+        self.chunk = DYNAMODB_BATCH if store.backend == "dynamodb" else ATOMIC_BATCH
+        self.stats = WriteStats()
+        self._uow: UnitOfWork | None = None
+        self._journal: list[tuple[type[Entity], str, Entity | None, int]] = []
+
+    async def __aenter__(self) -> Writer:
+        if self.atomic:
+            self._uow = await self.store.unit_of_work().__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._uow is not None:
+            uow, self._uow = self._uow, None
+            try:
+                if exc is None:
+                    await uow.commit()
+            finally:
+                await uow.__aexit__(exc_type, exc, tb)
+        elif exc is not None and self.undo:
+            await self._undo()
+
+    async def write(self, cls: type[Entity], batch: Sequence[Entity]) -> None:
+        if self._uow is not None:
+            await self._save(self._uow, cls, await self._plan(self._uow, cls, batch))
+            return
+        for start in range(0, len(batch), self.chunk):
+            await self._write_committed(cls, batch[start : start + self.chunk])
+
+    async def _write_committed(self, cls: type[Entity], batch: Sequence[Entity]) -> None:
+        async with self.store.unit_of_work() as uow:
+            steps = await self._plan(uow, cls, batch)
+            try:
+                await self._save(uow, cls, steps)
+                await uow.commit()
+            except TransactionTooLarge:
+                if len(batch) < 2:
+                    raise
+                # Nothing was sent: split and try each half (large items, 4 MB limit).
+                await uow.rollback()
+                half = len(batch) // 2
+                for part in (batch[:half], batch[half:]):
+                    await self._write_committed(cls, part)
+                return
+        for step in steps if self.undo else ():
+            self._journal.append((cls, step.entity.key, step.old, step.entity.version))
+
+    async def _plan(
+        self, uow: UnitOfWork, cls: type[Entity], batch: Sequence[Entity]
+    ) -> list[_Step]:
+        existing: dict[str, Entity] = {}
+        if self.check_existing:
+            existing = await fetch_existing(uow, cls, [e.key for e in batch], self.store.backend)
+        name = TYPE_NAMES[cls]
+        steps = []
+        for entity in batch:
+            old = existing.get(entity.key)
+            if old is None:
+                steps.append(self._insert(entity))
+                continue
+            if not self.merge:
+                raise ImportConflict(f"{name} {entity.key!r} already exists in the target")
+            step = self._merge(name, entity, old)
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def _insert(self, entity: Entity) -> _Step:
+        if self.orb or entity.version == 0:
+            return _Step(entity, 0, None, None)
+        return _Step(entity, 0, (entity.version, entity.updated_at), None)
+
+    def _merge(self, name: str, entity: Entity, old: Entity) -> _Step | None:
+        if self.orb:
+            info = orb_info(old)
+            new_view = entity.copy()
+            set_stored_version(new_view, 1)
+            object.__setattr__(new_view, "version", 1)
+            if info is not None and old.version == info.get("stored") and _orb_same(old, new_view):
+                self.stats.unchanged[name] += 1
+                return None
+            if info is None or old.version != info.get("stored"):
+                self.stats.kept.append((name, entity.key, "changed in the target since imported"))
+                return None
+            return _Step(entity, old.version, None, old)
+        if old == entity:
+            self.stats.unchanged[name] += 1
+            return None
+        if entity.version > old.version:
+            return _Step(entity, old.version, (entity.version, entity.updated_at), old)
+        why = "target is newer" if old.version > entity.version else "same version, other content"
+        self.stats.kept.append((name, entity.key, why))
+        return None
+
+    async def _save(self, uow: UnitOfWork, cls: type[Entity], steps: list[_Step]) -> None:
+        presets: dict[int, tuple[Entity, int, datetime | None]] = {}
+        for step in steps:
+            object.__setattr__(step.entity, "version", step.save_version)
+            if step.preset is not None:
+                presets[id(step.entity)] = (step.entity, *step.preset)
+            elif self.orb:
+                set_stored_version(step.entity, step.save_version + 1)
+        with preset_stamps(presets):
+            await repo_for(uow, cls).save_many([s.entity for s in steps])
+        name = TYPE_NAMES[cls]
+        for step in steps:
+            if step.preset is not None and step.entity.version != step.preset[0]:
+                raise PersistenceError(
+                    f"the {self.store.backend} backend did not keep {name} {step.entity.key!r}"
+                    f"'s version {step.preset[0]} (got {step.entity.version})"
+                )
+            (self.stats.updated if step.old is not None else self.stats.inserted)[name] += 1
+
+    async def _undo(self) -> None:
+        """Compensate the committed batches of a failed run, newest first."""
+        failed: list[str] = []
+        while self._journal:
+            cls, key, old, written = self._journal.pop()
+            try:
+                async with self.store.unit_of_work() as uow:
+                    repo = repo_for(uow, cls)
+                    if old is None:
+                        # DynamoDB deletes are unconditional: check first (best effort).
+                        current = await repo.get_by_id(key)
+                        if current is not None and current.version != written:
+                            raise PersistenceError("changed by someone else since written")
+                        await repo.delete(key)
+                    else:
+                        # Conditional on our write still being there; the stamp gives the
+                        # item back its old version and updated_at.
+                        presets = {id(old): (old, old.version, old.updated_at)}
+                        object.__setattr__(old, "version", written)
+                        with preset_stamps(presets):
+                            await repo.save(old)
+                    await uow.commit()
+            except PersistenceError as exc:
+                failed.append(f"{TYPE_NAMES[cls]} {key!r}: {exc}")
+        if failed:
+            raise PersistenceError(
+                f"the import failed and {len(failed)} written records could not be undone "
+                f"(first: {failed[0]})"
+            )
+
+
+def _orb_same(old: Entity, new: Entity) -> bool:
+    return to_orb(old) == to_orb(new)
