@@ -1,0 +1,60 @@
+"""Column types that behave the same on SQLite and PostgreSQL.
+
+- ``UTCDateTime``: TIMESTAMPTZ on PostgreSQL; on SQLite a fixed-width UTC text (so text order is
+  time order) with the UTC zone re-attached on read. Naive values are taken as UTC.
+- ``JSONValue``: JSON text on SQLite, JSONB on PostgreSQL (indexable with GIN, ``@>``).
+- ``Key`` / ``Text``: compared and ordered by code point on both databases, as Python does:
+  SQLite's BINARY collation already is; PostgreSQL gets ``COLLATE "C"``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, String, TypeDecorator
+from sqlalchemy import Text as _Text
+from sqlalchemy.dialects import postgresql
+
+KEY_LENGTH = 255
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        elif value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        # SQLite stores text: drop the zone so every value has the same fixed-width format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def json_type() -> Any:
+    return JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def key_type() -> Any:
+    return String(KEY_LENGTH).with_variant(
+        postgresql.VARCHAR(KEY_LENGTH, collation="C"), "postgresql"
+    )
+
+
+def text_type() -> Any:
+    return _Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+
+
+def status_type() -> Any:
+    # Statuses are only compared for equality / IN, so no collation is needed.
+    return String(32)
