@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 
 from ...config import StoreConfig
 from .errors import ErrorTranslator
+from .types import pg_json_dumps
 
 CONNECT_TIMEOUT = 5.0  # seconds: refused / unreachable servers fail fast (BackendUnavailable)
 BUSY_TIMEOUT_MS = 5000  # SQLite writers wait this long for the write lock
@@ -41,6 +42,7 @@ def create_engine(config: StoreConfig) -> AsyncEngine:
         return engine
     return create_async_engine(
         config.url,
+        json_serializer=pg_json_dumps,
         pool_timeout=CONNECT_TIMEOUT,
         pool_pre_ping=False,
         connect_args={

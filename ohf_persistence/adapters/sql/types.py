@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,3 +59,24 @@ def text_type() -> Any:
 def status_type() -> Any:
     # Statuses are only compared for equality / IN, so no collation is needed.
     return String(32)
+
+
+def pg_json_dumps(value: Any) -> str:
+    """JSON text for JSONB that keeps floats floats.
+
+    JSONB stores numbers as ``numeric``, which prints ``1e+20`` back as ``100000000000000000000``
+    (an int to ``json.loads``). Integral floats that Python writes with an exponent are written
+    as ``<digits>.0`` instead, which numeric keeps (scale 1) and prints back as a float.
+    """
+    text = json.dumps(value, separators=(",", ":"))
+    return _dump(value) if "e+" in text else text
+
+
+def _dump(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(v) for v in value) + "]"
+    if isinstance(value, float) and value.is_integer() and "e" in repr(value):
+        return f"{int(value)}.0"
+    return json.dumps(value)
