@@ -1,0 +1,55 @@
+"""Rows (dicts of entity field values) to PynamoDB model instances and back, plus item sizes.
+
+The model's attribute classes (``attributes.py``) are the only encoding: writes serialize a
+model instance, reads deserialize one, so both directions always agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...domain.errors import ItemTooLarge
+from .models import KIND_ATTR, EntityModel
+
+Row = dict[str, Any]
+
+ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit, attribute names included
+TRANSACTION_BYTES_LIMIT = 4 * 1024 * 1024
+TRANSACTION_ACTIONS_LIMIT = 100
+
+
+def to_model(em: EntityModel, row: Row) -> Any:
+    return em.model(**{KIND_ATTR: em.entity.ENTITY_TYPE, **row})
+
+
+def from_model(em: EntityModel, model: Any) -> Row:
+    values = model.attribute_values
+    return {name: values.get(name) for name in em.entity.FIELD_NAMES}
+
+
+def from_item(em: EntityModel, item: dict[str, Any]) -> Row:
+    return from_model(em, em.model.from_raw_data(item))
+
+
+def item_size(item: dict[str, dict[str, Any]]) -> int:
+    """DynamoDB's size of a serialized item: attribute names plus values (numbers rounded up)."""
+    size = 0
+    for name, typed in item.items():
+        size += len(name.encode())
+        for kind, value in typed.items():
+            if kind == "S":
+                size += len(value.encode("utf-8", "surrogatepass"))
+            elif kind == "N":
+                size += len(value) // 2 + 2
+            else:
+                size += 1
+    return size
+
+
+def checked_item(em: EntityModel, row: Row) -> tuple[Any, int]:
+    """The model instance for ``row`` and its size; ItemTooLarge over DynamoDB's limit."""
+    model = to_model(em, row)
+    size = item_size(model.serialize())
+    if size > ITEM_LIMIT:
+        raise ItemTooLarge(em.entity.ENTITY_TYPE, str(row[em.entity.KEY]), size, ITEM_LIMIT)
+    return model, size
