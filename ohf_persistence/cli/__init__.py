@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import mask_url
 from ..domain import PersistenceError
-from . import data_cmds, demo, schema_cmds
+from . import bench_cmd, data_cmds, demo, schema_cmds
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema_cmds.register(sub)
     demo.register(sub)
     data_cmds.register(sub)
+    bench_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,124 @@
+"""The asyncpg baseline: one connection to the store's database, its own table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .raw_sql import RawDriver, Row, raw_table_ddl
+
+_JSON = frozenset({"security_group_ids", "tags", "metadata", "provider_data"})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)  # asyncpg's default jsonb codec takes text
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def asyncpg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _count(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "UPDATE 1" / "DELETE 0".
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class RawPostgres(RawDriver):
+    def __init__(self, url: str, table: str) -> None:
+        super().__init__(table)
+        self.dsn = asyncpg_dsn(url)
+        self._conn: Any = None
+        self._convert: list[tuple[str, Callable[[Any], Any]]] = [
+            (n, _json if n in _JSON else _same) for n in self.names
+        ]
+        t, cols = table, ", ".join(self.names)
+        self._insert_head = f"INSERT INTO {t} ({cols}) VALUES "
+        self._get = f"SELECT {cols} FROM {t} WHERE machine_id = $1"
+        self._eq = {
+            c: f"SELECT {cols} FROM {t} WHERE {c} = $1 ORDER BY machine_id"
+            for c in ("request_id", "status")
+        }
+        self._select = f"SELECT {cols} FROM {t} WHERE machine_id = ANY($1::varchar[])"
+        self._page = (
+            f"SELECT {cols} FROM {t} WHERE machine_id >= $1 AND machine_id < $2"
+            " AND machine_id > $3 ORDER BY machine_id LIMIT $4"
+        )
+        self._update = (
+            f"UPDATE {t} SET status = $1, status_reason = $2, version = version + 1,"
+            " updated_at = $3 WHERE machine_id = $4 AND status = ANY($5::varchar[])"
+        )
+        self._delete = f"DELETE FROM {t} WHERE machine_id = $1"
+        self._inserts: dict[int, str] = {}
+
+    async def open(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        self._conn = await asyncpg.connect(
+            self.dsn, timeout=5.0, server_settings={"application_name": "ohf_persistence_bench"}
+        )
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def create(self) -> None:
+        for statement in raw_table_ddl("postgresql", self.table):
+            await self._conn.execute(statement)
+
+    async def drop(self) -> None:
+        await self._conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def _insert_sql(self, count: int) -> str:
+        sql = self._inserts.get(count)
+        if sql is None:
+            width = len(self.names)
+            groups = (
+                "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
+                for r in range(count)
+            )
+            sql = self._inserts[count] = self._insert_head + ", ".join(groups)
+        return sql
+
+    async def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        convert = self._convert
+        params = [fn(row[name]) for row in rows for name, fn in convert]
+        # A single statement is its own transaction.
+        await self._conn.execute(self._insert_sql(len(rows)), *params)
+
+    async def get(self, key: str) -> Row | None:
+        record = await self._conn.fetchrow(self._get, key)
+        return None if record is None else dict(record)
+
+    async def select_eq(self, column: str, value: str) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(self._eq[column], value)]
+
+    async def select_keys(self, keys: Sequence[str]) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(self._select, list(keys))]
+
+    async def update_status(
+        self, key: str, status: str, reason: str, sources: Sequence[str], now: datetime
+    ) -> bool:
+        tag = await self._conn.execute(self._update, status, reason, now, key, list(sources))
+        return _count(tag) == 1
+
+    async def page(self, low: str, high: str, after: str | None, limit: int) -> list[Row]:
+        records = await self._conn.fetch(self._page, low, high, after or "", limit)
+        return [dict(r) for r in records]
+
+    async def delete(self, key: str) -> bool:
+        return _count(await self._conn.execute(self._delete, key)) == 1
+
+    async def delete_range(self, low: str, high: str) -> int:
+        sql = f"DELETE FROM {self.table} WHERE machine_id >= $1 AND machine_id < $2"
+        return _count(await self._conn.execute(sql, low, high))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement on the raw connection (the scaling run's range delete)."""
+        return _count(await self._conn.execute(sql, *params))
