@@ -89,8 +89,8 @@ def _speed_up_moto_transactions() -> None:
         finally:
             shim.local.cache = None
 
-    models.copy = shim  # type: ignore[attr-defined]
-    models.DynamoDBBackend.transact_write_items = transact_write_items
+    setattr(models, "copy", shim)  # noqa: B010 - replacing the module moto imported
+    setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +121,24 @@ async def dynamodb_store(moto_endpoint: str) -> AsyncIterator[Store]:
     async with open_store(url, migrate=True) as store:
         yield store
     await downgrade(url, "base")
+
+
+class CallLog:
+    """Every DynamoDB API operation a store sends (botocore ``before-call`` event hook)."""
+
+    def __init__(self, store: Any) -> None:
+        self.calls: list[str] = []
+        self._events = store.client.meta.events
+        self._events.register("before-call.dynamodb", self._record, unique_id=f"log-{id(self)}")
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def count(self, operation: str) -> int:
+        return self.calls.count(operation)
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+    def close(self) -> None:
+        self._events.unregister("before-call.dynamodb", unique_id=f"log-{id(self)}")
