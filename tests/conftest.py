@@ -19,6 +19,9 @@ if os.environ.get("OHF_TEST_BACKENDS"):
     BACKENDS = [b for b in BACKENDS if b in os.environ["OHF_TEST_BACKENDS"].split(",")]
 
 pytest_plugins = [f"tests.backends.{name}" for name in BACKENDS]
+# URL factories (fresh SQLite files, PostgreSQL databases, DynamoDB prefixes) for the CLI and
+# interop tests.
+pytest_plugins.append("tests.test_interop_support")
 
 
 @pytest.fixture(params=BACKENDS)
