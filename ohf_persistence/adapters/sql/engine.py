@@ -19,11 +19,13 @@ from sqlalchemy.pool import StaticPool
 
 from ...config import StoreConfig
 from .errors import ErrorTranslator
+from .fastpath import Compiled, Runner
 from .types import pg_json_dumps
 
 CONNECT_TIMEOUT = 5.0  # seconds: refused / unreachable servers fail fast (BackendUnavailable)
 BUSY_TIMEOUT_MS = 5000  # SQLite writers wait this long for the write lock
 _READ = "ohf_read"
+FAST_CONNECTIONS = 4  # driver connections the fast path keeps out of the pool
 
 
 def is_memory_sqlite(url: str) -> bool:
@@ -86,7 +88,10 @@ class Database:
         else:
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # A :memory: database is one shared connection: serialise its users.
-        self._lock: asyncio.Lock | None = asyncio.Lock() if is_memory_sqlite(config.url) else None
+        memory = is_memory_sqlite(config.url)
+        self._lock: asyncio.Lock | None = asyncio.Lock() if memory else None
+        size = 1 if memory else FAST_CONNECTIONS
+        self._runner = Runner(self.engine, self.engine.dialect.name, size)
 
     @property
     def dialect(self) -> str:
@@ -120,6 +125,29 @@ class Database:
         ):
             return (await conn.execute(statement, params)).scalar()
 
+    async def run_fetch(self, compiled: Compiled, values: dict[str, Any]) -> list[Any]:
+        """Rows of a precompiled statement (fast path, autocommit)."""
+        async with self.errors.guard(), self._serialised():
+            return await self._runner.fetch(compiled, values)
+
+    async def run_execute(
+        self, compiled: Compiled, values: dict[str, Any], entity_type: str | None = None
+    ) -> int:
+        """One precompiled statement, committed on its own; the rows it changed."""
+        async with self.errors.guard(entity_type), self._serialised():
+            return await self._runner.execute(compiled, values)
+
+    @contextlib.asynccontextmanager
+    async def autocommit(self, entity_type: str | None = None) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement commits on its own: for writes that are one
+        statement (atomic by themselves), saving the BEGIN/COMMIT round trips."""
+        async with (
+            self.errors.guard(entity_type),
+            self._serialised(),
+            self._read_engine.connect() as conn,
+        ):
+            yield conn
+
     @contextlib.asynccontextmanager
     async def transaction(self, entity_type: str | None = None) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed when the block ends without an exception."""
@@ -132,4 +160,5 @@ class Database:
 
     async def close(self) -> None:
         async with self.errors.guard():
+            await self._runner.close()
             await self.engine.dispose()

@@ -129,8 +129,8 @@ class SqlMachineRepository(_StatusMixin, SqlRepository[Machine], MachineReposito
                 found[key] = None if staged[1] is None else self._from_staged(staged[1])
         wanted = [key for key in keys if key not in found]
         for chunk in chunks(wanted, KEY_CHUNK):
-            statement = codec.select_all.where(codec.key.in_(chunk))
-            for row in await self._db.fetch(statement):
-                item = codec.entity_from_row(row)
+            compiled, values = codec.fast.by_keys(chunk)
+            for row in await self._db.run_fetch(compiled, values):
+                item = codec.fast.entity(row)
                 found[item.key] = item
         return [item for key in keys if (item := found.get(key)) is not None]

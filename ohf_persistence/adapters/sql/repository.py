@@ -53,8 +53,9 @@ class SqlRepository(Generic[E]):
         return self.entity.restore(values)
 
     async def _stored(self, key: str) -> E | None:
-        rows = await self._db.fetch(self._codec.by_key, {"k": key})
-        return self._codec.entity_from_row(rows[0]) if rows else None
+        fast = self._codec.fast
+        rows = await self._db.run_fetch(fast.by_key, {"k": key})
+        return fast.entity(rows[0]) if rows else None
 
     async def _view(self, key: str) -> E | None:
         staged = self._pending.get(key)
@@ -71,8 +72,9 @@ class SqlRepository(Generic[E]):
     ) -> list[E]:
         codec = self._codec
         if not self._pending:
-            rows = await self._db.fetch(codec.listing(conditions, after, limit, offset))
-            return [codec.entity_from_row(row) for row in rows]
+            compiled, values = codec.fast.listing(conditions, after, limit, offset)
+            entity = codec.fast.entity
+            return [entity(row) for row in await self._db.run_fetch(compiled, values)]
         # Fetch enough committed rows that the staged keys (dropped below) cannot starve the page.
         extra = None if limit is None else offset + limit + len(self._pending)
         rows = await self._db.fetch(codec.listing(conditions, after, extra))
@@ -110,12 +112,13 @@ class SqlRepository(Generic[E]):
         staged = self._pending.get(key)
         if staged is not None:
             return staged[1] is not None
-        return await self._db.scalar(self._codec.exists, {"k": key}) is not None
+        return bool(await self._db.run_fetch(self._codec.fast.exists, {"k": key}))
 
     @translated
     async def count(self, filters: Filters | None = None) -> int:
         conditions = parse_filters(self.entity, filters)
-        total = int(await self._db.scalar(self._codec.counting(conditions)))
+        compiled, values = self._codec.fast.counting(conditions)
+        total = int((await self._db.run_fetch(compiled, values))[0][0])
         if self._pending:
             keys = list(self._pending)
             for chunk in chunks(keys, KEY_CHUNK):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any, Generic, cast
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -33,6 +33,9 @@ from ...ports import E
 from ...query import Condition
 from .models import TABLES
 
+if TYPE_CHECKING:
+    from .fast import FastStatements
+
 # Bound parameters per statement stay well under SQLite's 32766 and asyncpg's 32767.
 MAX_PARAMS = 30_000
 KEY_CHUNK = 1_000  # keys per IN (...) list
@@ -49,6 +52,8 @@ def _plain(value: Any) -> Any:
 
 class Codec(Generic[E]):
     """Everything about one entity's table: column order, row mapping, cached statements."""
+
+    fast: FastStatements  # set by the store (needs the engine's dialect)
 
     def __init__(self, entity: type[E], dialect: str) -> None:
         self.entity = entity

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Any, TypeVar
-
-from sqlalchemy import select, update
 
 from ...autocommit import AutocommitMachines, AutocommitRequests, AutocommitTemplates
 from ...domain import (
-    InvalidStatusTransition,
     Machine,
     MachineStatus,
     Request,
     RequestStatus,
     Template,
-    utcnow,
 )
 from ...domain.entities import Entity
 from ...domain.statuses import MACHINE_SOURCES, REQUEST_SOURCES
@@ -23,7 +18,9 @@ from ...domain.validation import check_enum, check_optional_text
 from ...ports import Store, UnitOfWork
 from ...query import check_key
 from ...tracking import SaveTracker
+from . import direct
 from .engine import Database
+from .fast import FastStatements
 from .flush import flush
 from .repositories import SqlMachineRepository, SqlRequestRepository, SqlTemplateRepository
 from .repository import Staged
@@ -49,7 +46,14 @@ class SqlUnitOfWork(UnitOfWork):
         return self._pending[entity]
 
     async def commit(self) -> None:
-        if any(self._pending.values()):
+        kinds = [cls for cls in ORDER if self._pending[cls]]
+        if len(kinds) == 1 and len(self._pending[kinds[0]]) == 1:
+            # One write is one guarded statement: it needs no transaction around it.
+            staged = self._pending[kinds[0]]
+            key, (expected, row) = next(iter(staged.items()))
+            await direct.write_one(self.db, self.codecs[kinds[0]], key, expected, row)
+            staged.clear()
+        elif kinds:
             async with self.db.transaction() as conn:
                 for cls in ORDER:
                     if self._pending[cls]:
@@ -65,41 +69,18 @@ class SqlUnitOfWork(UnitOfWork):
 
 
 class _Direct:
-    """Single-statement autocommit paths for delete and update_status."""
+    """Single-statement autocommit paths for delete and update_status (see direct.py)."""
 
     entity: type[Entity]
     _store: SqlStore
 
-    async def _delete(self, entity_id: str) -> bool:
+    async def delete(self, entity_id: str) -> bool:
         key = check_key(self.entity, entity_id)
-        codec = self._store.codecs[self.entity]
-        async with self._store.db.transaction(self.entity.ENTITY_TYPE) as conn:
-            return bool((await conn.execute(codec.delete_one, {"k": key})).rowcount)
+        return await direct.delete(self._store.db, self._store.codecs[self.entity], key)
 
     async def _set_status(self, key: str, target: Any, sources: Any, note: tuple[str, Any]) -> bool:
         codec = self._store.codecs[self.entity]
-        values: dict[str, Any] = {
-            "status": target.value,
-            "version": codec.version + 1,
-            "updated_at": utcnow(),
-        }
-        if note[1] is not None:
-            values[note[0]] = note[1]
-        column = codec.table.c.status
-        # One conditional UPDATE: the transition rule is part of the WHERE clause.
-        statement = (
-            update(codec.table)
-            .where(codec.key == key, column.in_(sorted(s.value for s in sources)))
-            .values(values)
-        )
-        async with self._store.db.transaction(self.entity.ENTITY_TYPE) as conn:
-            if (await conn.execute(statement)).rowcount == 1:
-                return True
-            current = (await conn.execute(select(column).where(codec.key == key))).scalar()
-        if current is None:
-            return False
-        enum = RequestStatus if self.entity is Request else MachineStatus
-        raise InvalidStatusTransition(self.entity.ENTITY_TYPE, key, enum(current), target)
+        return await direct.set_status(self._store.db, codec, key, target, sources, note)
 
 
 _request_status = check_enum(RequestStatus)
@@ -115,7 +96,9 @@ class _Reads:
         return await getattr(self._pick(self._store.reader), method)(*args)
 
 
-class SqlTemplates(_Reads, AutocommitTemplates):
+class SqlTemplates(_Reads, _Direct, AutocommitTemplates):
+    entity = Template
+
     def __init__(self, store: SqlStore) -> None:
         super().__init__(store.autocommit_unit)
         self._store = store
@@ -128,9 +111,6 @@ class SqlRequests(_Reads, _Direct, AutocommitRequests):
         super().__init__(store.autocommit_unit)
         self._store = store
 
-    async def delete(self, entity_id: str) -> bool:
-        return await self._store.guarded(self._delete(entity_id))
-
     async def update_status(
         self, request_id: str, status: RequestStatus | str, message: str | None = None
     ) -> bool:
@@ -138,7 +118,7 @@ class SqlRequests(_Reads, _Direct, AutocommitRequests):
         target = _request_status(status, "status", "Request")
         note = check_optional_text(message, "status_message", "Request")
         work = self._set_status(key, target, REQUEST_SOURCES[target], ("status_message", note))
-        return await self._store.guarded(work)
+        return await work
 
 
 class SqlMachines(_Reads, _Direct, AutocommitMachines):
@@ -148,9 +128,6 @@ class SqlMachines(_Reads, _Direct, AutocommitMachines):
         super().__init__(store.autocommit_unit)
         self._store = store
 
-    async def delete(self, entity_id: str) -> bool:
-        return await self._store.guarded(self._delete(entity_id))
-
     async def update_status(
         self, machine_id: str, status: MachineStatus | str, reason: str | None = None
     ) -> bool:
@@ -158,7 +135,7 @@ class SqlMachines(_Reads, _Direct, AutocommitMachines):
         target = _machine_status(status, "status", "Machine")
         note = check_optional_text(reason, "status_reason", "Machine")
         work = self._set_status(key, target, MACHINE_SOURCES[target], ("status_reason", note))
-        return await self._store.guarded(work)
+        return await work
 
 
 class SqlStore(Store):
@@ -167,6 +144,8 @@ class SqlStore(Store):
         self.backend = db.backend
         self.logger = logger
         self.codecs: dict[type[Entity], Codec[Any]] = {cls: Codec(cls, db.dialect) for cls in ORDER}
+        for codec in self.codecs.values():
+            codec.fast = FastStatements(codec, db.engine.dialect)
         self.reader = SqlUnitOfWork(self, checks=False)
         self.templates = SqlTemplates(self)
         self.requests = SqlRequests(self)
@@ -177,10 +156,6 @@ class SqlStore(Store):
 
     def autocommit_unit(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self, checks=False)
-
-    async def guarded(self, work: Awaitable[T]) -> T:
-        async with self.db.errors.guard():
-            return await work
 
     async def close(self) -> None:
         await self.db.close()

@@ -1,0 +1,129 @@
+"""The hot paths: statements compiled once by SQLAlchemy, run on the driver connection.
+
+SQLAlchemy's per-execution work (connection checkout, cursor wrapping, result objects, the
+asyncio adapter's extra thread hops on aiosqlite) costs several times the query itself for
+one-row reads and one-statement writes. Here SQLAlchemy still writes the SQL (compiled once per
+statement shape and cached) and its type processors still convert every bound value and result
+column, so rows are exactly what the Core path returns; only the execution goes straight to
+aiosqlite / asyncpg, on a few connections kept checked out of the engine's pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ClauseElement
+
+Processor = Callable[[Any], Any] | None
+
+
+class Compiled:
+    """SQL text plus, per positional parameter, its name and bind processor."""
+
+    __slots__ = ("defaults", "names", "processors", "sql")
+
+    def __init__(
+        self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
+    ) -> None:
+        # column_keys: INSERT/UPDATE take one parameter per named column, named like it.
+        compiled: Any = statement.compile(
+            dialect=dialect, column_keys=None if column_keys is None else list(column_keys)
+        )
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        bind = compiled._bind_processors  # name -> processor (SQLAlchemy's own conversions)
+        self.processors: tuple[Processor, ...] = tuple(bind.get(name) for name in self.names)
+        # Values fixed in the statement itself (literals become parameters too).
+        self.defaults: dict[str, Any] = dict(compiled.params)
+
+    def params(self, values: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for name, processor in zip(self.names, self.processors, strict=True):
+            value = values[name] if name in values else self.defaults[name]
+            out.append(value if processor is None or value is None else processor(value))
+        return out
+
+
+class RowReader:
+    """Result processors of a table's columns, in ``select(table)`` order."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        processors = [c.type._cached_result_processor(dialect, None) for c in table.c]
+        self._converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+    def values(self, row: Sequence[Any]) -> list[Any]:
+        out = list(row)
+        for index, processor in self._converting:
+            out[index] = processor(out[index])
+        return out
+
+
+class Runner:
+    """A small pool of driver connections held out of the engine's pool (created lazily)."""
+
+    def __init__(self, engine: AsyncEngine, dialect: str, size: int) -> None:
+        self._engine = engine
+        self._sqlite = dialect == "sqlite"
+        self._size = size
+        self._held: list[AsyncConnection] = []
+        self._free: asyncio.Queue[Any] | None = None
+
+    async def _new(self) -> Any:
+        conn = await self._engine.connect()
+        self._held.append(conn)
+        raw = await conn.get_raw_connection()
+        return raw.driver_connection
+
+    @contextlib.asynccontextmanager
+    async def _driver(self) -> AsyncIterator[Any]:
+        if self._free is None:
+            self._free = asyncio.Queue()
+        if self._free.empty() and len(self._held) < self._size:
+            driver = await self._new()
+        else:
+            driver = await self._free.get()
+        try:
+            yield driver
+        except BaseException:
+            # The connection may be broken or mid-statement: drop it, a new one replaces it.
+            await self._drop(driver)
+            raise
+        self._free.put_nowait(driver)
+
+    async def _drop(self, driver: Any) -> None:
+        for conn in self._held:
+            raw = conn.sync_connection.connection if conn.sync_connection else None
+            if raw is not None and raw.driver_connection is driver:
+                self._held.remove(conn)
+                with contextlib.suppress(Exception):  # already failing: keep the first error
+                    await conn.invalidate()
+                    await conn.close()
+                return
+
+    async def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
+        params = compiled.params(values)
+        async with self._driver() as driver:
+            if self._sqlite:
+                return list(await driver.execute_fetchall(compiled.sql, params))
+            return list(await driver.fetch(compiled.sql, *params))
+
+    async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
+        """Run one statement in autocommit mode; the number of rows it changed."""
+        params = compiled.params(values)
+        async with self._driver() as driver:
+            if self._sqlite:
+                async with driver.execute(compiled.sql, params) as cursor:
+                    return int(cursor.rowcount)
+            status: str = await driver.execute(compiled.sql, *params)
+            return int(status.rsplit(" ", 1)[-1])
+
+    async def close(self) -> None:
+        held, self._held = self._held, []
+        for conn in held:
+            await conn.close()
