@@ -113,7 +113,7 @@ async def test_chain_sqlite_postgres_dynamodb_sqlite(
         await factories["sqlite"](),
     ]
     async with open_store(chain[0]) as first:
-        await _seed(first, 3000, tmp_path)
+        await _seed(first, 2000, tmp_path)
         expected = await _export(first, tmp_path / "0.jsonl")
     for step, (src, dst) in enumerate(itertools.pairwise(chain), 1):
         async with open_store(src) as source, open_store(dst) as target:
