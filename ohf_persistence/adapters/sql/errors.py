@@ -95,6 +95,8 @@ class ErrorTranslator:
                 )
             if "unable to open" in text or name == "SQLITE_CANTOPEN":
                 return BackendUnavailable(f"{where}: cannot open the database file ({detail})")
+        if isinstance(root, UnicodeError):  # a string the database encoding cannot hold
+            return ValidationError(f"{where}: value refused ({detail})")
         state = _sqlstate(root)
         if state is not None:
             if state in _PG_SCHEMA_CODES:
@@ -143,6 +145,7 @@ def _password(url: str) -> str | None:
 
 TRANSLATED: tuple[type[BaseException], ...] = (
     sa_exc.SQLAlchemyError,
+    UnicodeError,
     sqlite3.Error,
     OSError,
     TimeoutError,

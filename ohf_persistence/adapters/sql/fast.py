@@ -35,7 +35,7 @@ class FastStatements:
         self.update_versioned = Compiled(codec.update_versioned, dialect, names)
 
     def entity(self, row: Sequence[Any]) -> Any:  # the codec's entity type
-        return self.codec.entity_from_row(self.rows.values(row))
+        return self.codec.restore(self.rows.values(row))
 
     def _compiled(self, shape: Shape, build: Any) -> Compiled:
         compiled = self._cache.get(shape)

@@ -90,10 +90,16 @@ class Codec(Generic[E]):
 
     # -- rows
     def entity_from_row(self, row: Sequence[Any]) -> E:
-        values = dict(zip(self.names, row, strict=True))
+        """An entity from a row SQLAlchemy already converted."""
+        return self.restore(dict(zip(self.names, row, strict=True)))
+
+    def restore(self, values: dict[str, Any]) -> E:
+        """``Entity.restore`` without its copy: ``values`` is fresh and becomes the entity's."""
         for name, lookup in self._enums:
             values[name] = lookup[values[name]]
-        return self.entity.restore(values)
+        entity = object.__new__(self.entity)
+        object.__setattr__(entity, "__dict__", values)
+        return entity
 
     def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Bind parameters of a row from entity field values (enums as their strings)."""
