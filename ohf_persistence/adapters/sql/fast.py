@@ -43,33 +43,40 @@ class FastStatements:
             compiled = self._cache[shape] = Compiled(build(), self.dialect)
         return compiled
 
-    def _where(
-        self, conditions: Sequence[Condition], values: dict[str, Any]
-    ) -> tuple[Shape, list[ColumnElement[bool]]]:
+    @staticmethod
+    def _shape(conditions: Sequence[Condition], values: dict[str, Any]) -> Shape:
+        """The SQL-shaping part of the conditions; their values go into ``values``."""
         shape: list[Any] = []
-        clauses: list[ColumnElement[bool]] = []
-        table = self.codec.table
         for index, cond in enumerate(conditions):
-            column = table.c[cond.field]
             name = f"p{index}"
-            if cond.op == "in" and not cond.value:
-                clauses.append(false())  # IN () matches nothing
-                shape.append((cond.field, "none"))
-            elif cond.op == "in":
-                items = [_plain(v) for v in cond.value]
-                names = [f"{name}_{j}" for j in range(len(items))]
-                values.update(zip(names, items, strict=True))
-                clauses.append(column.in_([bindparam(n, type_=column.type) for n in names]))
-                shape.append((cond.field, "in", len(items)))
+            if cond.op == "in":
+                for j, item in enumerate(cond.value):
+                    values[f"{name}_{j}"] = _plain(item)
+                shape.append((cond.field, "in", len(cond.value)))
             elif cond.op == "eq" and cond.value is None:
-                clauses.append(column.is_(None))
                 shape.append((cond.field, "null"))
             else:
                 values[name] = _plain(cond.value)
-                param = bindparam(name, type_=column.type)
-                clauses.append(_compare(column, cond.op, param))
                 shape.append((cond.field, cond.op))
-        return tuple(shape), clauses
+        return tuple(shape)
+
+    def _clauses(self, shape: Shape) -> list[ColumnElement[bool]]:
+        """The WHERE clauses of a shape (built only when its statement is first compiled)."""
+        clauses: list[ColumnElement[bool]] = []
+        table = self.codec.table
+        for index, (field, op, *size) in enumerate(shape):
+            column = table.c[field]
+            name = f"p{index}"
+            if op == "in" and not size[0]:
+                clauses.append(false())  # IN () matches nothing
+            elif op == "in":
+                params = [bindparam(f"{name}_{j}", type_=column.type) for j in range(size[0])]
+                clauses.append(column.in_(params))
+            elif op == "null":
+                clauses.append(column.is_(None))
+            else:
+                clauses.append(_compare(column, op, bindparam(name, type_=column.type)))
+        return clauses
 
     def listing(
         self,
@@ -79,17 +86,19 @@ class FastStatements:
         offset: int,
     ) -> tuple[Compiled, dict[str, Any]]:
         values: dict[str, Any] = {}
-        shape, clauses = self._where(conditions, values)
+        shape = self._shape(conditions, values)
         codec = self.codec
         if after is not None:
             values["after"] = after
-            clauses.append(codec.key > bindparam("after", type_=codec.key.type))
         if limit is not None:
             values["lim"] = limit
         if offset:
             values["off"] = offset
 
         def build() -> Any:
+            clauses = self._clauses(shape)
+            if after is not None:
+                clauses.append(codec.key > bindparam("after", type_=codec.key.type))
             statement = codec.select_all.where(*clauses).order_by(codec.key)
             if limit is not None:
                 statement = statement.limit(bindparam("lim", type_=Integer))
@@ -102,23 +111,27 @@ class FastStatements:
 
     def counting(self, conditions: Sequence[Condition]) -> tuple[Compiled, dict[str, Any]]:
         values: dict[str, Any] = {}
-        shape, clauses = self._where(conditions, values)
+        shape = self._shape(conditions, values)
         table = self.codec.table
 
         def build() -> Any:
-            return select(func.count()).select_from(table).where(*clauses)
+            return select(func.count()).select_from(table).where(*self._clauses(shape))
 
         return self._compiled(("count", shape), build), values
 
     def by_keys(self, keys: Sequence[str]) -> tuple[Compiled, dict[str, Any]]:
         codec = self.codec
-        names = [f"k{i}" for i in range(len(keys))]
+        names = self._key_names(len(keys))
 
         def build() -> Any:
             params = [bindparam(n, type_=codec.key.type) for n in names]
             return codec.select_all.where(codec.key.in_(params))
 
         return self._compiled(("keys", len(keys)), build), dict(zip(names, keys, strict=True))
+
+    @staticmethod
+    def _key_names(count: int) -> list[str]:
+        return [f"k{i}" for i in range(count)]
 
     def set_status(
         self, sources: Sequence[str], note_field: str | None
