@@ -117,14 +117,6 @@ class Database:
             result = await conn.execute(statement, params)
             return result.all()
 
-    async def scalar(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
-        async with (
-            self.errors.guard(),
-            self._serialised(),
-            self._read_engine.connect() as conn,
-        ):
-            return (await conn.execute(statement, params)).scalar()
-
     async def run_fetch(self, compiled: Compiled, values: dict[str, Any]) -> list[Any]:
         """Rows of a precompiled statement (fast path, autocommit)."""
         async with self.errors.guard(), self._serialised():

@@ -6,7 +6,6 @@ their compiled form from its cache); values are always bound parameters.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, cast
@@ -204,7 +203,3 @@ class Codec(Generic[E]):
             else:
                 clauses.append(kind == ("array" if isinstance(value, list) else "object"))
         return and_(true(), *clauses)
-
-
-def json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
