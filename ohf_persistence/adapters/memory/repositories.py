@@ -65,18 +65,25 @@ class _MemoryRepository(Generic[E]):
             values[name] = json_copy(values[name])
         return self.entity.restore(values)
 
-    def _select(self, conditions: tuple[Condition, ...], after: str | None = None) -> list[Row]:
-        keys: Iterable[str] = self._candidate_keys(conditions)
+    def _select(
+        self,
+        conditions: tuple[Condition, ...],
+        after: str | None = None,
+        stop: int | None = None,
+    ) -> list[Row]:
+        """Matching rows in key order, after ``after``, at most ``stop`` of them: a page costs
+        its own size (plus a bisect), not the table's."""
+        keys: list[str] = self._candidate_keys(conditions)
         if self._pending:
             keys = sorted(set(keys) | self._pending.keys())
-        if after is not None:
-            keys = list(keys)
-            keys = keys[bisect.bisect_right(keys, after) :]
-        rows = []
-        for key in keys:
-            row = self._row(key)
+        first = 0 if after is None else bisect.bisect_right(keys, after)
+        rows: list[Row] = []
+        for index in range(first, len(keys)):
+            row = self._row(keys[index])
             if row is not None and matches(row, conditions):
                 rows.append(row)
+                if stop is not None and len(rows) >= stop:
+                    break
         return rows
 
     def _candidate_keys(self, conditions: tuple[Condition, ...]) -> list[str]:
@@ -109,8 +116,8 @@ class _MemoryRepository(Generic[E]):
     ) -> list[E]:
         conditions = parse_filters(self.entity, filters)
         limit, offset = check_limit_offset(limit, offset)
-        rows = self._select(conditions)
         end = None if limit is None else offset + limit
+        rows = self._select(conditions, stop=end)
         return [self._to_entity(row) for row in rows[offset:end]]
 
     async def save(self, entity: E) -> None:
@@ -172,7 +179,7 @@ class _MemoryRepository(Generic[E]):
         conditions = parse_filters(self.entity, filters)
         limit = check_page_size(limit)
         after = None if cursor is None else decode_cursor(self.entity, conditions, cursor)
-        rows = self._select(conditions, after)
+        rows = self._select(conditions, after, stop=limit + 1)
         items = [self._to_entity(row) for row in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
