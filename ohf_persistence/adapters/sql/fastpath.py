@@ -123,7 +123,11 @@ class Runner:
         self._sqlite = dialect == "sqlite"
         self._size = size
         self._held: list[AsyncConnection] = []
-        self._free: asyncio.Queue[Any] | None = None
+        self._idle: list[Any] = []
+        # One slot per connection in use: checked before connecting, so concurrent callers
+        # never open more than ``size`` (and a failed connect or a dropped connection frees
+        # its slot instead of leaving waiters stuck).
+        self._slots: asyncio.Semaphore | None = None
 
     async def _new(self) -> Any:
         conn = await self._engine.connect()
@@ -133,19 +137,17 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _driver(self) -> AsyncIterator[Any]:
-        if self._free is None:
-            self._free = asyncio.Queue()
-        if self._free.empty() and len(self._held) < self._size:
-            driver = await self._new()
-        else:
-            driver = await self._free.get()
-        try:
-            yield driver
-        except BaseException:
-            # The connection may be broken or mid-statement: drop it, a new one replaces it.
-            await self._drop(driver)
-            raise
-        self._free.put_nowait(driver)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._size)
+        async with self._slots:
+            driver = self._idle.pop() if self._idle else await self._new()
+            try:
+                yield driver
+            except BaseException:
+                # The connection may be broken or mid-statement: drop it, a new one replaces it.
+                await self._drop(driver)
+                raise
+            self._idle.append(driver)
 
     async def _drop(self, driver: Any) -> None:
         for conn in self._held:
@@ -176,5 +178,6 @@ class Runner:
 
     async def close(self) -> None:
         held, self._held = self._held, []
+        self._idle.clear()
         for conn in held:
             await conn.close()
