@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from .domain.entities import Entity
 from .domain.errors import InvalidCursor, InvalidFilter, ValidationError
-from .domain.validation import to_utc
+from .domain.validation import storable, to_utc
 
 Op = Literal["eq", "in", "gt", "gte", "lt", "lte"]
 SUFFIXES: dict[str, Op] = {"_in": "in", "_gte": "gte", "_lte": "lte", "_gt": "gt", "_lt": "lt"}
@@ -114,8 +114,10 @@ def _typed(entity: type[Entity], key: str, name: str, value: Any, *, allow_none:
         )
     if kind is datetime:
         return to_utc(value)
-    if kind is str and "\x00" in value:
-        raise InvalidFilter(f"filter {key!r}: value must not contain NUL characters", field=key)
+    if kind is str and not storable(value):
+        raise InvalidFilter(
+            f"filter {key!r}: value must not contain NUL characters or lone surrogates", field=key
+        )
     return value
 
 

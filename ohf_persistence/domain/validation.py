@@ -2,7 +2,8 @@
 
 The rules are deliberately the intersection of what every backend stores exactly (SQLite JSON,
 PostgreSQL JSONB, DynamoDB), so one value is either accepted everywhere or refused everywhere:
-no NUL characters (PostgreSQL text cannot hold them), finite floats, 64-bit ints, nesting depth
+no NUL characters (PostgreSQL text cannot hold them) and no lone surrogates (not UTF-8, so
+neither PostgreSQL nor DynamoDB can store them), finite floats, 64-bit ints, nesting depth
 at most 32 (DynamoDB's limit), str dict keys.
 """
 
@@ -23,7 +24,14 @@ MAX_JSON_DEPTH = 32
 JSON_INT_MIN = -(2**63)
 JSON_INT_MAX = 2**63 - 1
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# Characters no backend can store in a string: NUL and lone UTF-16 surrogates.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
+
 
 Validator = Callable[[Any, str, str], Any]
 E = TypeVar("E", bound=StrEnum)
@@ -39,7 +47,7 @@ def check_id(value: Any, field: str, entity: str) -> str:
     if not 1 <= len(value) <= MAX_ID_LENGTH:
         raise _fail(entity, field, f"must be 1-{MAX_ID_LENGTH} characters, got {len(value)}")
     if _CONTROL.search(value):
-        raise _fail(entity, field, "must not contain control characters")
+        raise _fail(entity, field, "must not contain control characters or lone surrogates")
     return value
 
 
@@ -50,8 +58,8 @@ def check_optional_id(value: Any, field: str, entity: str) -> str | None:
 def check_text(value: Any, field: str, entity: str) -> str:
     if not isinstance(value, str):
         raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
-    if "\x00" in value:
-        raise _fail(entity, field, "must not contain NUL characters")
+    if not storable(value):
+        raise _fail(entity, field, "must not contain NUL characters or lone surrogates")
     return value
 
 
@@ -112,8 +120,8 @@ def check_str_list(value: Any, field: str, entity: str) -> list[str]:
     if not isinstance(value, list):
         raise _fail(entity, field, f"must be a list of str, got {type(value).__name__}")
     for item in value:
-        if not isinstance(item, str) or "\x00" in item:
-            raise _fail(entity, field, f"items must be str without NUL, got {item!r:.80}")
+        if not isinstance(item, str) or not storable(item):
+            raise _fail(entity, field, f"items must be storable str, got {item!r:.80}")
     return value
 
 
@@ -129,8 +137,8 @@ def check_json_dict(value: Any, field: str, entity: str) -> dict[str, Any]:
 def json_problem(value: Any, depth: int) -> str | None:
     """Why ``value`` is not a JSON value every backend stores exactly, or None."""
     if value is None or isinstance(value, bool | str):
-        if isinstance(value, str) and "\x00" in value:
-            return "strings must not contain NUL characters"
+        if isinstance(value, str) and not storable(value):
+            return "strings must not contain NUL characters or lone surrogates"
         return None
     if isinstance(value, int):
         if not JSON_INT_MIN <= value <= JSON_INT_MAX:
@@ -144,8 +152,8 @@ def json_problem(value: Any, depth: int) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"dict keys must be str, got {type(key).__name__}"
-            if "\x00" in key:
-                return "dict keys must not contain NUL characters"
+            if not storable(key):
+                return "dict keys must not contain NUL characters or lone surrogates"
             problem = json_problem(item, depth + 1)
             if problem:
                 return problem
