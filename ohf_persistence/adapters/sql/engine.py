@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -42,7 +43,7 @@ def create_engine(config: StoreConfig) -> AsyncEngine:
         engine = create_async_engine(config.url, **kwargs)
         _sqlite_events(engine, memory=is_memory_sqlite(config.url))
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         config.url,
         json_serializer=pg_json_dumps,
         pool_timeout=CONNECT_TIMEOUT,
@@ -53,6 +54,19 @@ def create_engine(config: StoreConfig) -> AsyncEngine:
             "server_settings": {"application_name": "ohf_persistence"},
         },
     )
+    _pg_events(engine)
+    return engine
+
+
+def _pg_events(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A pooled connection the server closed while it sat idle (restart, network cut) is
+        # known locally (no round trip): the pool drops every connection older than now and
+        # connects again, so the first call after an outage does not fail on a dead one.
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise sa_exc.InvalidatePoolError("connection closed while idle in the pool")
 
 
 def _sqlite_events(engine: AsyncEngine, memory: bool) -> None:

@@ -140,7 +140,7 @@ class Runner:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._size)
         async with self._slots:
-            driver = self._idle.pop() if self._idle else await self._new()
+            driver = await self._idle_driver() or await self._new()
             try:
                 yield driver
             except BaseException:
@@ -148,6 +148,18 @@ class Runner:
                 await self._drop(driver)
                 raise
             self._idle.append(driver)
+
+    async def _idle_driver(self) -> Any:
+        """An idle connection that is still open, or None. A server restart or a network cut
+        closes every idle connection at once: they are dropped here, so the first call after
+        the server is back opens a new connection instead of failing on a dead one."""
+        while self._idle:
+            driver = self._idle.pop()
+            is_closed = getattr(driver, "is_closed", None)  # asyncpg; aiosqlite has no network
+            if is_closed is None or not is_closed():
+                return driver
+            await self._drop(driver)
+        return None
 
     async def _drop(self, driver: Any) -> None:
         for conn in self._held:
