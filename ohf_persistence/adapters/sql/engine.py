@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Executable, event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from ...config import StoreConfig
+from ...config import ConfigError, StoreConfig, mask_url
 from .errors import ErrorTranslator
 from .fastpath import Compiled, Runner
 from .types import pg_json_dumps
@@ -93,6 +93,14 @@ class Database:
     """One engine plus the helpers repositories use; all errors leave translated."""
 
     def __init__(self, config: StoreConfig) -> None:
+        try:
+            make_url(config.url)
+        except (sa_exc.ArgumentError, ValueError):
+            # SQLAlchemy's message repeats the whole URL, password included: not chained.
+            raise ConfigError(
+                f"malformed {config.backend} URL {mask_url(config.url)!r} "
+                "(expected e.g. postgresql+asyncpg://user@host:5432/db)"
+            ) from None
         self.config = config
         self.backend = config.backend
         self.errors = ErrorTranslator(config.backend, config.url)
