@@ -33,6 +33,7 @@ DYNAMODB_OPTIONS = (
     "templates_table",
     "requests_table",
     "machines_table",
+    "timeout",
 )
 # backend name -> "module:function" taking (StoreConfig, logger, migrate) and returning a Store
 _OPENERS = {

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
-from ohf_persistence import Machine, Template, ValidationError
+from ohf_persistence import Machine, Template
 from ohf_persistence.adapters.dynamodb import DynamoStore
 from ohf_persistence.testing import make_machine, make_template
 from tests.backends.dynamodb import CallLog, dynamodb_store, moto_endpoint  # noqa: F401
@@ -100,23 +98,3 @@ async def test_models_are_per_store(dynamodb_store: DynamoStore) -> None:  # noq
     model = dynamodb_store.dynamo.models[Template].model
     assert model.Meta.table_name == dynamodb_store.settings.templates_table
     assert model.Meta.host == dynamodb_store.settings.endpoint_url
-
-
-async def test_strings_that_are_not_utf8(dynamodb_store: DynamoStore) -> None:  # noqa: F811
-    # A lone surrogate is a valid Python str but not UTF-8: inside JSON fields it is escaped
-    # (exact round trip); as a plain attribute it is refused before sending; as a key it
-    # cannot exist.
-    store = dynamodb_store
-    log = CallLog(store)
-    await store.machines.save(make_machine("i-1", tags={"odd": "a\udb6b"}))
-    found = await store.machines.get_by_id("i-1")
-    assert found is not None and found.tags == {"odd": "a\udb6b"}
-    with pytest.raises(ValidationError, match="name"):
-        await store.machines.save(make_machine("i-2", name="\udb6b"))
-    log.clear()
-    assert await store.machines.get_by_id("i-\udb6b") is None
-    assert not await store.machines.delete("i-\udb6b")
-    assert not await store.machines.update_status("i-\udb6b", "running")
-    assert await store.machines.get_by_instance_ids(["i-\udb6b", "i-1"]) == [found]
-    assert log.calls == ["BatchGetItem"]
-    log.close()

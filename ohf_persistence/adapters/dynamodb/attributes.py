@@ -38,13 +38,7 @@ def parse_datetime(text: str) -> datetime:
 
 
 def dump_json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate cannot travel as UTF-8: \u-escape everything, still exact.
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    return text
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 class UTCDateTimeText(Attribute[datetime]):

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ...domain.entities import Entity
-from ...domain.errors import PersistenceError
+from ...domain.errors import BackendUnavailable, PersistenceError
 from .errors import DRIVER_ERRORS, translate
 from .models import EntityModel, build_models
 from .settings import DynamoSettings
@@ -104,8 +104,14 @@ class Backend:
             raise PersistenceError("the DynamoDB store is closed")
         loop = asyncio.get_running_loop()
         self.logger.debug("dynamodb %s", operation)
+        work = loop.run_in_executor(self._pool, functools.partial(fn, *args))
         try:
-            return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+            return await asyncio.wait_for(work, self.settings.call_timeout)
+        except TimeoutError as exc:
+            # The worker thread ends on botocore's own timeouts; the caller does not wait.
+            raise BackendUnavailable(
+                f"DynamoDB {operation} got no answer within {self.settings.call_timeout:g} s"
+            ) from exc
         except PersistenceError:
             raise
         except DRIVER_ERRORS as exc:
@@ -115,7 +121,8 @@ class Backend:
         if self._closed:
             return
         self._closed = True
-        # Let running calls finish (they hold pooled connections), off the event loop.
-        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
+        # Calls still running are ones the caller stopped waiting for (a deadline passed):
+        # do not wait for botocore's own timeouts; queued calls are cancelled.
+        self._pool.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
             self._client.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...domain.errors import ItemTooLarge, ValidationError
+from ...domain.errors import ItemTooLarge
 from .models import KIND_ATTR, EntityModel
 
 Row = dict[str, Any]
@@ -31,35 +31,14 @@ def from_item(em: EntityModel, item: dict[str, Any]) -> Row:
     return from_model(em, em.model.from_raw_data(item))
 
 
-def storable(key: str) -> bool:
-    """False for a key DynamoDB cannot hold (not UTF-8): no such item can exist."""
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def item_size(item: dict[str, dict[str, Any]], entity_type: str = "item") -> int:
-    """DynamoDB's size of a serialized item: attribute names plus values (numbers rounded up).
-
-    A string DynamoDB cannot hold (a lone surrogate is not UTF-8) is refused here, before
-    anything is sent; JSON fields escape such characters instead (see ``dump_json``).
-    """
+def item_size(item: dict[str, dict[str, Any]]) -> int:
+    """DynamoDB's size of a serialized item: attribute names plus values (numbers rounded up)."""
     size = 0
     for name, typed in item.items():
         size += len(name.encode())
         for kind, value in typed.items():
             if kind == "S":
-                try:
-                    size += len(value.encode("utf-8"))
-                except UnicodeEncodeError as exc:
-                    raise ValidationError(
-                        f"{entity_type}.{name}: not valid UTF-8 (lone surrogate), "
-                        "which DynamoDB cannot store",
-                        field=name,
-                        entity_type=entity_type,
-                    ) from exc
+                size += len(value.encode("utf-8", "surrogatepass"))
             elif kind == "N":
                 size += len(value) // 2 + 2
             else:
@@ -70,7 +49,7 @@ def item_size(item: dict[str, dict[str, Any]], entity_type: str = "item") -> int
 def checked_item(em: EntityModel, row: Row) -> tuple[Any, int]:
     """The model instance for ``row`` and its size; ItemTooLarge over DynamoDB's limit."""
     model = to_model(em, row)
-    size = item_size(model.serialize(), em.entity.ENTITY_TYPE)
+    size = item_size(model.serialize())
     if size > ITEM_LIMIT:
         raise ItemTooLarge(em.entity.ENTITY_TYPE, str(row[em.entity.KEY]), size, ITEM_LIMIT)
     return model, size

@@ -43,7 +43,7 @@ from ...query import (
     matches,
     parse_filters,
 )
-from .codec import Row, checked_item, storable
+from .codec import Row, checked_item
 from .reads import batch_get_rows, count_rows, get_row, plan, query_rows
 from .writes import ANY_VERSION
 
@@ -88,8 +88,6 @@ class _DynamoRepository(Generic[E]):
         staged = self._pending.get(key)
         if staged is not None:
             return None if staged[1] is None else self._staged_copy(staged[1])
-        if not storable(key):
-            return None
         return await self._backend.call("GetItem", get_row, self._em, key)
 
     async def _select(
@@ -282,7 +280,7 @@ class DynamoMachineRepository(_DynamoRepository[Machine], MachineRepository):
 
     async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:
         keys = list(dict.fromkeys(check_instance_ids(instance_ids)))
-        missing = [key for key in keys if key not in self._pending and storable(key)]
+        missing = [key for key in keys if key not in self._pending]
         fetched = (
             await self._backend.call("BatchGetItem", batch_get_rows, self._em, missing)
             if missing

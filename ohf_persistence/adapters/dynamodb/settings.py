@@ -10,6 +10,8 @@ Options (all optional):
   ``ohf_machines``.
 * ``templates_table`` / ``requests_table`` / ``machines_table``: explicit table names
   (they win over the prefix).
+* ``timeout``: seconds one API call may take, retries included, before it fails with
+  ``BackendUnavailable`` (default 4).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_PREFIX = "ohf_"
 # A dead endpoint must fail within seconds (BackendUnavailable), never hang: short connect
 # timeout, bounded retries (botocore "standard" mode, which also backs off on throttling).
+# An endpoint that accepts connections and then goes silent is cut off by the per-call
+# deadline; the read timeout only bounds how long the worker thread stays blocked after it.
 CONNECT_TIMEOUT_SECONDS = 2.0
-READ_TIMEOUT_SECONDS = 10.0
+READ_TIMEOUT_SECONDS = 4.0
 MAX_RETRY_ATTEMPTS = 2
+CALL_TIMEOUT_SECONDS = 4.0
 # One worker thread per pooled HTTP connection: more threads would only wait for a connection.
 MAX_POOL_CONNECTIONS = 16
 
@@ -45,6 +50,7 @@ class DynamoSettings:
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS
     read_timeout: float = READ_TIMEOUT_SECONDS
     max_retry_attempts: int = MAX_RETRY_ATTEMPTS
+    call_timeout: float = CALL_TIMEOUT_SECONDS
     max_pool_connections: int = MAX_POOL_CONNECTIONS
 
     @property
@@ -78,7 +84,15 @@ def settings_from_config(config: StoreConfig) -> DynamoSettings:
             )
     if len(set(names.values())) != 3:
         raise ConfigError("the templates, requests and machines tables must have distinct names")
+    timeout = options.get("timeout") or str(CALL_TIMEOUT_SECONDS)
+    try:
+        call_timeout = float(timeout)
+    except ValueError:
+        call_timeout = 0.0
+    if not 0 < call_timeout <= 3600:
+        raise ConfigError(f"DynamoDB timeout must be seconds between 0 and 3600, got {timeout!r}")
     return DynamoSettings(
+        call_timeout=call_timeout,
         region=region,
         endpoint_url=endpoint,
         profile=options.get("profile") or None,

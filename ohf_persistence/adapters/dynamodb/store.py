@@ -20,7 +20,7 @@ from ...ports import Store
 from ...query import check_key
 from ...tracking import SaveTracker
 from .backend import Backend
-from .codec import TRANSACTION_ACTIONS_LIMIT, checked_item, storable
+from .codec import TRANSACTION_ACTIONS_LIMIT, checked_item
 from .repositories import check_entity, machine_status, request_status
 from .settings import DynamoSettings
 from .unit_of_work import DynamoUnitOfWork
@@ -61,8 +61,6 @@ class _DirectWrites:
 
     async def delete(self, entity_id: str) -> bool:
         key = check_key(self.entity, entity_id)
-        if not storable(key):
-            return False
         return await self._backend.call(
             "DeleteItem", delete, self._backend.models[self.entity], key
         )
@@ -71,8 +69,6 @@ class _DirectWrites:
         self, key: str, status: Any, sources: Any, field: str, note: Any
     ) -> bool:
         em = self._backend.models[self.entity]
-        if not storable(key):
-            return False
         return await self._backend.call(
             "UpdateItem", update_status, em, key, status, sources, field, note
         )
