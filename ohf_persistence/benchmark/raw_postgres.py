@@ -12,8 +12,8 @@ from .raw_sql import RawDriver, Row, raw_table_ddl
 _JSON = frozenset({"security_group_ids", "tags", "metadata", "provider_data"})
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value)  # asyncpg's default jsonb codec takes text
+def _json(value: Any) -> Any:
+    return value  # the connection's jsonb codec encodes (see open)
 
 
 def _same(value: Any) -> Any:
@@ -61,6 +61,10 @@ class RawPostgres(RawDriver):
 
         self._conn = await asyncpg.connect(
             self.dsn, timeout=5.0, server_settings={"application_name": "ohf_persistence_bench"}
+        )
+        # What an application on raw asyncpg does so JSON columns arrive as dicts and lists.
+        await self._conn.set_type_codec(
+            "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
 
     async def close(self) -> None:

@@ -3,7 +3,9 @@
 It runs against its own table (``bench_raw_machines_<run>``: the machines table's columns,
 types and indexes, copied from the SQL adapter's metadata) and works on plain dicts: rows go in
 as dicts of Python values (JSON encoded and datetimes converted inside the timed region, as a
-raw-driver user would have to), and come out as ``dict(row)`` with no further decoding.
+raw-driver user would have to), and come out as plain dicts with the JSON columns decoded
+(asyncpg's jsonb codec set to ``json.loads``; ``json.loads`` per column on SQLite) and no other
+conversion (SQLite timestamps stay text).
 """
 
 from __future__ import annotations

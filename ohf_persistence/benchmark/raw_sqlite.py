@@ -89,8 +89,15 @@ class RawSqlite(RawDriver):
         await self.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
 
     def _dicts(self, rows: Any) -> list[Row]:
-        names = self.names
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        # JSON columns decoded, as an application needs them; timestamps stay text.
+        names, loads = self.names, json.loads
+        out = []
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            for name in _JSON:
+                values[name] = loads(values[name])
+            out.append(values)
+        return out
 
     async def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         convert = self._convert
