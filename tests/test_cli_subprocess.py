@@ -44,7 +44,7 @@ def test_demo_on_the_default_sqlite_file_twice(tmp_path: Path) -> None:
 def test_environment_url_export_to_stdout_and_exit_codes(tmp_path: Path) -> None:
     env = {"OHF_STORAGE_URL": f"sqlite+aiosqlite:///{tmp_path}/env.db"}
     assert run("migrate", cwd=tmp_path, env=env).returncode == 0
-    fixture = ROOT.parent / "shared" / "fixtures" / "orb-json" / "request_database.json"
+    fixture = ROOT / "tests" / "fixtures" / "orb-json" / "request_database.json"
     done = run("import", str(fixture), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     done = run("export", "-", "--format", "orb-json", cwd=tmp_path, env=env)

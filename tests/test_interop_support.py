@@ -20,7 +20,9 @@ import pytest
 
 from ohf_persistence.cli import main
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "orb-json"
+# A copy of ../shared/fixtures/orb-json (written by ORB 1.8.5), kept in the repository so the
+# tests do not depend on a sibling folder.
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "orb-json"
 FIXTURE_FILE = FIXTURE / "request_database.json"
 PG_URL = os.environ.get(
     "OHF_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
