@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from .domain import Machine, MachineStatus, Request, RequestStatus, Template
+from .derived import DerivedMachineQueries, DerivedRequestQueries, DerivedTemplateQueries
+from .domain import Machine, Request, Template
 from .ports import (
     E,
     Filters,
@@ -73,7 +74,7 @@ class _Autocommit(Generic[R, E]):
         return result
 
 
-class AutocommitTemplates(_Autocommit[TemplateRepository, Template], TemplateRepository):
+class AutocommitTemplates(_Autocommit[TemplateRepository, Template], DerivedTemplateQueries):
     def __init__(self, open_uow: Callable[[], UnitOfWork]) -> None:
         super().__init__(open_uow, lambda uow: uow.templates)
 
@@ -81,49 +82,21 @@ class AutocommitTemplates(_Autocommit[TemplateRepository, Template], TemplateRep
         result: list[Template] = await self._read("find_by_attributes", attributes)
         return result
 
-    async def get_by_provider_type(self, provider_type: str) -> list[Template]:
-        result: list[Template] = await self._read("get_by_provider_type", provider_type)
-        return result
 
-
-class AutocommitRequests(_Autocommit[RequestRepository, Request], RequestRepository):
+class AutocommitRequests(_Autocommit[RequestRepository, Request], DerivedRequestQueries):
     def __init__(self, open_uow: Callable[[], UnitOfWork]) -> None:
         super().__init__(open_uow, lambda uow: uow.requests)
 
-    async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
-        result: list[Request] = await self._read("get_by_status", status)
-        return result
-
-    async def get_active_requests(self) -> list[Request]:
-        result: list[Request] = await self._read("get_active_requests")
-        return result
-
-    async def update_status(
-        self, request_id: str, status: RequestStatus | str, message: str | None = None
-    ) -> bool:
-        return bool(await self._write("update_status", request_id, status, message))
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
+        return bool(await self._write("_set_status", key, status, note_field, note))
 
 
-class AutocommitMachines(_Autocommit[MachineRepository, Machine], MachineRepository):
+class AutocommitMachines(_Autocommit[MachineRepository, Machine], DerivedMachineQueries):
     def __init__(self, open_uow: Callable[[], UnitOfWork]) -> None:
         super().__init__(open_uow, lambda uow: uow.machines)
 
-    async def get_by_request_id(self, request_id: str) -> list[Machine]:
-        result: list[Machine] = await self._read("get_by_request_id", request_id)
-        return result
-
-    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]:
-        result: list[Machine] = await self._read("get_by_return_request_id", return_request_id)
-        return result
-
-    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
-        result: list[Machine] = await self._read("get_by_status", status)
-        return result
-
-    async def update_status(
-        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
-    ) -> bool:
-        return bool(await self._write("update_status", machine_id, status, reason))
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
+        return bool(await self._write("_set_status", key, status, note_field, note))
 
     async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:
         result: list[Machine] = await self._read("get_by_instance_ids", instance_ids)

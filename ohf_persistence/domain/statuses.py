@@ -102,3 +102,10 @@ MACHINE_SOURCES: dict[MachineStatus, frozenset[MachineStatus]] = {
     t: frozenset(s for s in MachineStatus if machine_transition_allowed(s, t))
     for t in MachineStatus
 }
+
+
+def status_sources(target: RequestStatus | MachineStatus) -> frozenset[StrEnum]:
+    """The stored statuses from which ``target`` may be reached (for conditional writes)."""
+    if isinstance(target, RequestStatus):
+        return frozenset(REQUEST_SOURCES[target])
+    return frozenset(MACHINE_SOURCES[target])

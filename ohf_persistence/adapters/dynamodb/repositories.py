@@ -13,23 +13,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Generic
 
+from ...derived import (
+    DerivedMachineQueries,
+    DerivedRequestQueries,
+    DerivedTemplateQueries,
+    status_changed,
+)
 from ...domain import (
-    ACTIVE_REQUEST_STATUSES,
     AlreadyExists,
     ConcurrencyConflict,
-    InvalidStatusTransition,
     Machine,
-    MachineStatus,
     Request,
-    RequestStatus,
     Template,
     ValidationError,
-    machine_transition_allowed,
-    request_transition_allowed,
-    utcnow,
 )
-from ...domain.validation import check_enum, check_optional_text, json_copy
-from ...ports import E, Filters, MachineRepository, Page, RequestRepository, TemplateRepository
+from ...domain.validation import json_copy
+from ...ports import E, Filters, Page
 from ...query import (
     Condition,
     check_attributes,
@@ -49,9 +48,6 @@ from .writes import ANY_VERSION
 
 if TYPE_CHECKING:
     from .unit_of_work import DynamoUnitOfWork
-
-request_status = check_enum(RequestStatus)
-machine_status = check_enum(MachineStatus)
 
 
 def check_entity(cls: type[Any], entity: Any) -> None:
@@ -200,28 +196,18 @@ class _DynamoRepository(Generic[E]):
         next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
         return Page(items, next_cursor)
 
-    async def _update_status(self, key: str, status: Any, note_field: str, note: Any) -> bool:
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         row = await self._row(key)
         if row is None:
             return False
-        allowed = (
-            request_transition_allowed if self.entity is Request else machine_transition_allowed
-        )
-        if not allowed(row["status"], status):
-            raise InvalidStatusTransition(self.entity.ENTITY_TYPE, key, row["status"], status)
-        new = dict(row)
-        new["status"] = status
-        if note is not None:
-            new[note_field] = note
-        new["version"] = row["version"] + 1
-        new["updated_at"] = utcnow()
+        new = status_changed(self.entity, row, status, note_field, note)
         staged = self._pending.get(key)
         # Staged as a full put guarded by the version it was read at, like the memory backend.
         self._pending[key] = (row["version"] if staged is None else staged[0], new)
         return True
 
 
-class DynamoTemplateRepository(_DynamoRepository[Template], TemplateRepository):
+class DynamoTemplateRepository(_DynamoRepository[Template], DerivedTemplateQueries):
     entity = Template
 
     async def find_by_attributes(self, attributes: Mapping[str, Any]) -> list[Template]:
@@ -236,47 +222,13 @@ class DynamoTemplateRepository(_DynamoRepository[Template], TemplateRepository):
             )
         ]
 
-    async def get_by_provider_type(self, provider_type: str) -> list[Template]:
-        return await self.get_all({"provider_type": provider_type})
 
-
-class DynamoRequestRepository(_DynamoRepository[Request], RequestRepository):
+class DynamoRequestRepository(_DynamoRepository[Request], DerivedRequestQueries):
     entity = Request
 
-    async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
-        return await self.get_all({"status": request_status(status, "status", "Request")})
 
-    async def get_active_requests(self) -> list[Request]:
-        return await self.get_all({"status_in": sorted(ACTIVE_REQUEST_STATUSES)})
-
-    async def update_status(
-        self, request_id: str, status: RequestStatus | str, message: str | None = None
-    ) -> bool:
-        key = check_key(Request, request_id)
-        target = request_status(status, "status", "Request")
-        note = check_optional_text(message, "status_message", "Request")
-        return await self._update_status(key, target, "status_message", note)
-
-
-class DynamoMachineRepository(_DynamoRepository[Machine], MachineRepository):
+class DynamoMachineRepository(_DynamoRepository[Machine], DerivedMachineQueries):
     entity = Machine
-
-    async def get_by_request_id(self, request_id: str) -> list[Machine]:
-        return await self.get_all({"request_id": check_key(Request, request_id)})
-
-    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]:
-        return await self.get_all({"return_request_id": check_key(Request, return_request_id)})
-
-    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
-        return await self.get_all({"status": machine_status(status, "status", "Machine")})
-
-    async def update_status(
-        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
-    ) -> bool:
-        key = check_key(Machine, machine_id)
-        target = machine_status(status, "status", "Machine")
-        note = check_optional_text(reason, "status_reason", "Machine")
-        return await self._update_status(key, target, "status_reason", note)
 
     async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:
         keys = list(dict.fromkeys(check_instance_ids(instance_ids)))

@@ -12,16 +12,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...autocommit import AutocommitMachines, AutocommitRequests, AutocommitTemplates
-from ...domain import Machine, MachineStatus, Request, RequestStatus, Template
+from ...domain import Machine, Request, Template
 from ...domain.entities import Entity
-from ...domain.statuses import MACHINE_SOURCES, REQUEST_SOURCES
-from ...domain.validation import check_optional_text
+from ...domain.statuses import status_sources
 from ...ports import Store
 from ...query import check_key
 from ...tracking import SaveTracker
 from .backend import Backend
 from .codec import TRANSACTION_ACTIONS_LIMIT, checked_item
-from .repositories import check_entity, machine_status, request_status
+from .repositories import check_entity
 from .settings import DynamoSettings
 from .unit_of_work import DynamoUnitOfWork
 from .writes import Action, delete, put, update_status
@@ -65,12 +64,11 @@ class _DirectWrites:
             "DeleteItem", delete, self._backend.models[self.entity], key
         )
 
-    async def _update_status(
-        self, key: str, status: Any, sources: Any, field: str, note: Any
-    ) -> bool:
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         em = self._backend.models[self.entity]
+        sources = status_sources(status)
         return await self._backend.call(
-            "UpdateItem", update_status, em, key, status, sources, field, note
+            "UpdateItem", update_status, em, key, status, sources, note_field, note
         )
 
 
@@ -92,16 +90,6 @@ class DynamoRequests(_DirectWrites, AutocommitRequests):
         super().__init__(store.unit_of_work)
         self._store, self._backend = store, store.dynamo
 
-    async def update_status(
-        self, request_id: str, status: RequestStatus | str, message: str | None = None
-    ) -> bool:
-        key = check_key(Request, request_id)
-        target = request_status(status, "status", "Request")
-        note = check_optional_text(message, "status_message", "Request")
-        return await self._update_status(
-            key, target, REQUEST_SOURCES[target], "status_message", note
-        )
-
 
 class DynamoMachines(_DirectWrites, AutocommitMachines):
     entity = Machine
@@ -109,16 +97,6 @@ class DynamoMachines(_DirectWrites, AutocommitMachines):
     def __init__(self, store: DynamoStore) -> None:
         super().__init__(store.unit_of_work)
         self._store, self._backend = store, store.dynamo
-
-    async def update_status(
-        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
-    ) -> bool:
-        key = check_key(Machine, machine_id)
-        target = machine_status(status, "status", "Machine")
-        note = check_optional_text(reason, "status_reason", "Machine")
-        return await self._update_status(
-            key, target, MACHINE_SOURCES[target], "status_reason", note
-        )
 
 
 class DynamoStore(Store):

@@ -6,23 +6,22 @@ import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic
 
+from ...derived import (
+    DerivedMachineQueries,
+    DerivedRequestQueries,
+    DerivedTemplateQueries,
+    status_changed,
+)
 from ...domain import (
-    ACTIVE_REQUEST_STATUSES,
     AlreadyExists,
     ConcurrencyConflict,
-    InvalidStatusTransition,
     Machine,
-    MachineStatus,
     Request,
-    RequestStatus,
     Template,
     ValidationError,
-    machine_transition_allowed,
-    request_transition_allowed,
-    utcnow,
 )
-from ...domain.validation import check_enum, json_copy
-from ...ports import E, Filters, MachineRepository, Page, RequestRepository, TemplateRepository
+from ...domain.validation import json_copy
+from ...ports import E, Filters, Page
 from ...query import (
     Condition,
     check_attributes,
@@ -185,36 +184,16 @@ class _MemoryRepository(Generic[E]):
         next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
         return Page(items, next_cursor)
 
-    def _update_status(self, key: str, field: str, status: Any, note_field: str, note: Any) -> bool:
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         row = self._row(key)
         if row is None:
             return False
-        allowed = (
-            request_transition_allowed if self.entity is Request else machine_transition_allowed
-        )
-        if not allowed(row["status"], status):
-            raise InvalidStatusTransition(self.entity.ENTITY_TYPE, key, row["status"], status)
-        new = dict(row)
-        new[field] = status
-        if note is not None:
-            new[note_field] = note
-        new["version"] = row["version"] + 1
-        new["updated_at"] = utcnow()
+        new = status_changed(self.entity, row, status, note_field, note)
         self._stage(key, new, row["version"])
         return True
 
 
-_request_status = check_enum(RequestStatus)
-_machine_status = check_enum(MachineStatus)
-
-
-def _note(value: Any, field: str, entity: str) -> str | None:
-    from ...domain.validation import check_optional_text
-
-    return check_optional_text(value, field, entity)
-
-
-class MemoryTemplateRepository(_MemoryRepository[Template], TemplateRepository):
+class MemoryTemplateRepository(_MemoryRepository[Template], DerivedTemplateQueries):
     entity = Template
 
     async def find_by_attributes(self, attributes: Mapping[str, Any]) -> list[Template]:
@@ -228,47 +207,13 @@ class MemoryTemplateRepository(_MemoryRepository[Template], TemplateRepository):
             )
         ]
 
-    async def get_by_provider_type(self, provider_type: str) -> list[Template]:
-        return await self.get_all({"provider_type": provider_type})
 
-
-class MemoryRequestRepository(_MemoryRepository[Request], RequestRepository):
+class MemoryRequestRepository(_MemoryRepository[Request], DerivedRequestQueries):
     entity = Request
 
-    async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
-        return await self.get_all({"status": _request_status(status, "status", "Request")})
 
-    async def get_active_requests(self) -> list[Request]:
-        return await self.get_all({"status_in": sorted(ACTIVE_REQUEST_STATUSES)})
-
-    async def update_status(
-        self, request_id: str, status: RequestStatus | str, message: str | None = None
-    ) -> bool:
-        key = check_key(Request, request_id)
-        target = _request_status(status, "status", "Request")
-        note = _note(message, "status_message", "Request")
-        return self._update_status(key, "status", target, "status_message", note)
-
-
-class MemoryMachineRepository(_MemoryRepository[Machine], MachineRepository):
+class MemoryMachineRepository(_MemoryRepository[Machine], DerivedMachineQueries):
     entity = Machine
-
-    async def get_by_request_id(self, request_id: str) -> list[Machine]:
-        return await self.get_all({"request_id": check_key(Request, request_id)})
-
-    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]:
-        return await self.get_all({"return_request_id": check_key(Request, return_request_id)})
-
-    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
-        return await self.get_all({"status": _machine_status(status, "status", "Machine")})
-
-    async def update_status(
-        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
-    ) -> bool:
-        key = check_key(Machine, machine_id)
-        target = _machine_status(status, "status", "Machine")
-        note = _note(reason, "status_reason", "Machine")
-        return self._update_status(key, "status", target, "status_reason", note)
 
     async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:
         found, seen = [], set()

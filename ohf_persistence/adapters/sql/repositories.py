@@ -5,50 +5,35 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...domain import (
-    ACTIVE_REQUEST_STATUSES,
-    InvalidStatusTransition,
-    Machine,
-    MachineStatus,
-    Request,
-    RequestStatus,
-    Template,
-    machine_transition_allowed,
-    request_transition_allowed,
-    utcnow,
+from ...derived import (
+    DerivedMachineQueries,
+    DerivedRequestQueries,
+    DerivedTemplateQueries,
+    status_changed,
 )
-from ...domain.validation import check_enum, check_optional_text
-from ...ports import MachineRepository, RequestRepository, TemplateRepository
-from ...query import check_attributes, check_instance_ids, check_key, json_equal
+from ...domain import (
+    Machine,
+    Request,
+    Template,
+)
+from ...query import check_attributes, check_instance_ids, json_equal
 from .errors import translated
 from .repository import SqlRepository
 from .statements import KEY_CHUNK, chunks
 
-_request_status = check_enum(RequestStatus)
-_machine_status = check_enum(MachineStatus)
-
 
 class _StatusMixin(SqlRepository[Any]):
-    async def _update_status(self, key: str, status: Any, note_field: str, note: Any) -> bool:
+    @translated
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         current = await self._view(key)
         if current is None:
             return False
-        allowed = (
-            request_transition_allowed if self.entity is Request else machine_transition_allowed
-        )
-        if not allowed(current.status, status):
-            raise InvalidStatusTransition(self.entity.ENTITY_TYPE, key, current.status, status)
-        row = current.to_dict()
-        row["status"] = status
-        if note is not None:
-            row[note_field] = note
-        row["version"] = current.version + 1
-        row["updated_at"] = utcnow()
+        row = status_changed(self.entity, current.to_dict(), status, note_field, note)
         self._stage(key, row, current.version)
         return True
 
 
-class SqlTemplateRepository(SqlRepository[Template], TemplateRepository):
+class SqlTemplateRepository(SqlRepository[Template], DerivedTemplateQueries):
     entity = Template
 
     @translated
@@ -74,49 +59,13 @@ class SqlTemplateRepository(SqlRepository[Template], TemplateRepository):
 
         return [found[key] for key in sorted(found) if ok(found[key])]
 
-    async def get_by_provider_type(self, provider_type: str) -> list[Template]:
-        return await self.get_all({"provider_type": provider_type})
 
-
-class SqlRequestRepository(_StatusMixin, SqlRepository[Request], RequestRepository):
+class SqlRequestRepository(_StatusMixin, SqlRepository[Request], DerivedRequestQueries):
     entity = Request
 
-    async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
-        return await self.get_all({"status": _request_status(status, "status", "Request")})
 
-    async def get_active_requests(self) -> list[Request]:
-        return await self.get_all({"status_in": sorted(ACTIVE_REQUEST_STATUSES)})
-
-    @translated
-    async def update_status(
-        self, request_id: str, status: RequestStatus | str, message: str | None = None
-    ) -> bool:
-        key = check_key(Request, request_id)
-        target = _request_status(status, "status", "Request")
-        note = check_optional_text(message, "status_message", "Request")
-        return await self._update_status(key, target, "status_message", note)
-
-
-class SqlMachineRepository(_StatusMixin, SqlRepository[Machine], MachineRepository):
+class SqlMachineRepository(_StatusMixin, SqlRepository[Machine], DerivedMachineQueries):
     entity = Machine
-
-    async def get_by_request_id(self, request_id: str) -> list[Machine]:
-        return await self.get_all({"request_id": check_key(Request, request_id)})
-
-    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]:
-        return await self.get_all({"return_request_id": check_key(Request, return_request_id)})
-
-    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
-        return await self.get_all({"status": _machine_status(status, "status", "Machine")})
-
-    @translated
-    async def update_status(
-        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
-    ) -> bool:
-        key = check_key(Machine, machine_id)
-        target = _machine_status(status, "status", "Machine")
-        note = check_optional_text(reason, "status_reason", "Machine")
-        return await self._update_status(key, target, "status_reason", note)
 
     @translated
     async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:

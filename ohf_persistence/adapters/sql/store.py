@@ -7,14 +7,11 @@ from typing import Any, TypeVar
 from ...autocommit import AutocommitMachines, AutocommitRequests, AutocommitTemplates
 from ...domain import (
     Machine,
-    MachineStatus,
     Request,
-    RequestStatus,
     Template,
 )
 from ...domain.entities import Entity
-from ...domain.statuses import MACHINE_SOURCES, REQUEST_SOURCES
-from ...domain.validation import check_enum, check_optional_text
+from ...domain.statuses import status_sources
 from ...ports import Store, UnitOfWork
 from ...query import check_key
 from ...tracking import SaveTracker
@@ -78,13 +75,12 @@ class _Direct:
         key = check_key(self.entity, entity_id)
         return await direct.delete(self._store.db, self._store.codecs[self.entity], key)
 
-    async def _set_status(self, key: str, target: Any, sources: Any, note: tuple[str, Any]) -> bool:
+    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         codec = self._store.codecs[self.entity]
-        return await direct.set_status(self._store.db, codec, key, target, sources, note)
-
-
-_request_status = check_enum(RequestStatus)
-_machine_status = check_enum(MachineStatus)
+        sources = status_sources(status)
+        return await direct.set_status(
+            self._store.db, codec, key, status, sources, (note_field, note)
+        )
 
 
 class _Reads:
@@ -111,15 +107,6 @@ class SqlRequests(_Reads, _Direct, AutocommitRequests):
         super().__init__(store.autocommit_unit)
         self._store = store
 
-    async def update_status(
-        self, request_id: str, status: RequestStatus | str, message: str | None = None
-    ) -> bool:
-        key = check_key(Request, request_id)
-        target = _request_status(status, "status", "Request")
-        note = check_optional_text(message, "status_message", "Request")
-        work = self._set_status(key, target, REQUEST_SOURCES[target], ("status_message", note))
-        return await work
-
 
 class SqlMachines(_Reads, _Direct, AutocommitMachines):
     entity = Machine
@@ -127,15 +114,6 @@ class SqlMachines(_Reads, _Direct, AutocommitMachines):
     def __init__(self, store: SqlStore) -> None:
         super().__init__(store.autocommit_unit)
         self._store = store
-
-    async def update_status(
-        self, machine_id: str, status: MachineStatus | str, reason: str | None = None
-    ) -> bool:
-        key = check_key(Machine, machine_id)
-        target = _machine_status(status, "status", "Machine")
-        note = check_optional_text(reason, "status_reason", "Machine")
-        work = self._set_status(key, target, MACHINE_SOURCES[target], ("status_reason", note))
-        return await work
 
 
 class SqlStore(Store):
