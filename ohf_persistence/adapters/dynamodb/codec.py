@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...domain.errors import ItemTooLarge
+from ...staging import Row
 from .models import KIND_ATTR, EntityModel
-
-Row = dict[str, Any]
 
 ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit, attribute names included
 TRANSACTION_BYTES_LIMIT = 4 * 1024 * 1024

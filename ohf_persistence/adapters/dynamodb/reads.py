@@ -20,7 +20,8 @@ from typing import Any
 
 from ...domain.errors import BackendUnavailable
 from ...query import Condition, matches
-from .codec import Row, from_item, from_model
+from ...staging import Row
+from .codec import from_item, from_model
 from .models import KEY_INDEX, EntityModel
 
 BATCH_GET_LIMIT = 100

@@ -42,9 +42,9 @@ from ...query import (
     matches,
     parse_filters,
 )
-from .codec import Row, checked_item
+from ...staging import ANY_VERSION, Row
+from .codec import checked_item
 from .reads import batch_get_rows, count_rows, get_row, plan, query_rows
-from .writes import ANY_VERSION
 
 if TYPE_CHECKING:
     from .unit_of_work import DynamoUnitOfWork

@@ -25,10 +25,10 @@ from ...domain.errors import (
     InvalidStatusTransition,
     TransactionTooLarge,
 )
+from ...staging import ANY_VERSION, Row
 from .codec import (
     TRANSACTION_ACTIONS_LIMIT,
     TRANSACTION_BYTES_LIMIT,
-    Row,
     checked_item,
     from_item,
     item_size,
@@ -37,7 +37,6 @@ from .errors import THROTTLED, error_code
 from .models import EntityModel
 from .reads import get_row
 
-ANY_VERSION = -1  # a staged delete that does not check the stored version
 STATUS_ATTEMPTS = 3
 
 

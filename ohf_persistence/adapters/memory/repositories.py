@@ -35,12 +35,12 @@ from ...query import (
     matches,
     parse_filters,
 )
-from .table import Row, Table
+from .table import Table
 
 if TYPE_CHECKING:
     from .store import MemoryUnitOfWork
 
-ANY_VERSION = -1  # staged deletes do not check the stored version
+from ...staging import ANY_VERSION, Row
 
 
 class _MemoryRepository(Generic[E]):

@@ -12,17 +12,14 @@ from typing import Any
 from ...autocommit import AutocommitMachines, AutocommitRequests, AutocommitTemplates
 from ...domain import AlreadyExists, ConcurrencyConflict, Machine, Request, Template
 from ...domain.entities import Entity
-from ...ports import Store, UnitOfWork
-from ...tracking import SaveTracker
+from ...ports import Store
+from ...staging import ANY_VERSION, StagingUnitOfWork
 from .repositories import (
-    ANY_VERSION,
     MemoryMachineRepository,
     MemoryRequestRepository,
     MemoryTemplateRepository,
 )
-from .table import Row, Table
-
-Staged = dict[str, tuple[int | None, Row | None]]
+from .table import Table
 
 
 class MemoryStore(Store):
@@ -46,17 +43,13 @@ class MemoryStore(Store):
         """Nothing to release; the data lives as long as the store object."""
 
 
-class MemoryUnitOfWork(UnitOfWork):
+class MemoryUnitOfWork(StagingUnitOfWork):
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__()
         self._store = store
-        self._pending: dict[type[Entity], Staged] = {cls: {} for cls in store.tables}
-        self.tracker = SaveTracker()
         self.templates = MemoryTemplateRepository(self, store.tables[Template])
         self.requests = MemoryRequestRepository(self, store.tables[Request])
         self.machines = MemoryMachineRepository(self, store.tables[Machine])
-
-    def pending_for(self, entity: type[Entity]) -> Staged:
-        return self._pending[entity]
 
     async def commit(self) -> None:
         # Check every staged key first, then apply: all or nothing.
@@ -78,10 +71,4 @@ class MemoryUnitOfWork(UnitOfWork):
                     table.remove(key)
                 else:
                     table.put(key, row)
-            staged.clear()
-        self.tracker.forget()
-
-    async def rollback(self) -> None:
-        for staged in self._pending.values():
-            staged.clear()
-        self.tracker.undo()
+        self._committed()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-Row = dict[str, Any]
+from ...staging import Row
 
 
 class Table:

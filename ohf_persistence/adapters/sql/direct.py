@@ -19,9 +19,9 @@ from ...domain import (
     RequestStatus,
     utcnow,
 )
+from ...staging import ANY_VERSION, Row
 from .engine import Database
 from .flush import flush
-from .repository import ANY_VERSION, Row
 from .statements import Codec
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ...domain import AlreadyExists, ConcurrencyConflict, PersistenceError
-from .repository import ANY_VERSION, Staged
+from ...staging import ANY_VERSION, Staged
 from .statements import KEY_CHUNK, Codec, chunks
 
 

@@ -30,9 +30,7 @@ from .statements import KEY_CHUNK, Codec, chunks
 if TYPE_CHECKING:
     from .store import SqlUnitOfWork
 
-ANY_VERSION = -1  # staged deletes do not check the stored version
-Row = dict[str, Any]
-Staged = dict[str, tuple[int | None, Row | None]]
+from ...staging import ANY_VERSION, Row, Staged
 
 
 class SqlRepository(Generic[E]):

@@ -12,35 +12,30 @@ from ...domain import (
 )
 from ...domain.entities import Entity
 from ...domain.statuses import status_sources
-from ...ports import Store, UnitOfWork
+from ...ports import Store
 from ...query import check_key
-from ...tracking import SaveTracker
+from ...staging import StagingUnitOfWork
 from . import direct
 from .engine import Database
 from .fast import FastStatements
 from .flush import flush
 from .repositories import SqlMachineRepository, SqlRequestRepository, SqlTemplateRepository
-from .repository import Staged
 from .statements import Codec
 
 T = TypeVar("T")
 ORDER: tuple[type[Entity], ...] = (Template, Request, Machine)
 
 
-class SqlUnitOfWork(UnitOfWork):
+class SqlUnitOfWork(StagingUnitOfWork):
     def __init__(self, store: SqlStore, checks: bool = True) -> None:
+        super().__init__()
         self.db = store.db
         self.codecs = store.codecs
         # False for autocommitted calls: the guarded write at commit is the only check needed.
         self.checks = checks
-        self._pending: dict[type[Entity], Staged] = {cls: {} for cls in ORDER}
-        self.tracker = SaveTracker()
         self.templates = SqlTemplateRepository(self)
         self.requests = SqlRequestRepository(self)
         self.machines = SqlMachineRepository(self)
-
-    def pending_for(self, entity: type[Entity]) -> Staged:
-        return self._pending[entity]
 
     async def commit(self) -> None:
         kinds = [cls for cls in ORDER if self._pending[cls]]
@@ -49,20 +44,12 @@ class SqlUnitOfWork(UnitOfWork):
             staged = self._pending[kinds[0]]
             key, (expected, row) = next(iter(staged.items()))
             await direct.write_one(self.db, self.codecs[kinds[0]], key, expected, row)
-            staged.clear()
         elif kinds:
             async with self.db.transaction() as conn:
                 for cls in ORDER:
                     if self._pending[cls]:
                         await flush(conn, self.codecs[cls], self._pending[cls])
-            for staged in self._pending.values():
-                staged.clear()
-        self.tracker.forget()
-
-    async def rollback(self) -> None:
-        for staged in self._pending.values():
-            staged.clear()
-        self.tracker.undo()
+        self._committed()
 
 
 class _Direct:
