@@ -57,6 +57,29 @@ async def test_a_page_reads_only_what_it_returns(dynamodb_store: DynamoStore) ->
     log.close()
 
 
+async def test_paging_a_key_range_is_one_query_per_page(
+    dynamodb_store: DynamoStore,  # noqa: F811
+) -> None:
+    # A cursor plus an upper key bound is a BETWEEN, which also returns the cursor's own item:
+    # the page asks for one more row instead of spending a second Query per page.
+    store = dynamodb_store
+    await store.machines.save_many([make_machine(f"i-{n:03d}") for n in range(30)])
+    filters = {"machine_id_gte": "i-005", "machine_id_lt": "i-025"}
+    log = CallLog(store)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = await store.machines.page(filters, limit=5, cursor=cursor)
+        seen += [m.machine_id for m in page.items]
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [f"i-{n:03d}" for n in range(5, 25)]
+    assert log.calls == ["Query"] * pages
+    assert pages == 4
+    log.close()
+
+
 async def test_get_by_instance_ids_of_250_ids_is_3_batch_gets(
     dynamodb_store: DynamoStore,  # noqa: F811
 ) -> None:

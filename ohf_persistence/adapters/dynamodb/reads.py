@@ -37,6 +37,9 @@ class Plan:
     conditions: tuple[Condition, ...]
     exact: bool  # the expressions alone decide membership (Select=COUNT may be used)
     empty: bool = False  # provably no results: no call needed
+    # Rows the key condition may return only to be dropped here: BETWEEN is inclusive, so an
+    # exclusive bound (a page's cursor) can come back once; asked for on top of ``want``.
+    slack: int = 0
 
 
 def _scalar(value: Any) -> Any:
@@ -71,7 +74,7 @@ def plan(em: EntityModel, conditions: tuple[Condition, ...], after: str | None) 
         raw = chosen.value if chosen.op == "in" else (chosen.value,)
         # An index key is never an empty string (DynamoDB refuses them), so "" matches nothing.
         hash_values = tuple(v for v in (str(_scalar(x)) for x in raw) if v)
-    exact, empty, filters = True, not hash_values, []
+    exact, empty, filters, slack = True, not hash_values, [], 0
     lower: tuple[str, bool] | None = None if after is None else (after, False)  # (value, incl.)
     upper: tuple[str, bool] | None = None
     for cond in conditions:
@@ -103,6 +106,7 @@ def plan(em: EntityModel, conditions: tuple[Condition, ...], after: str | None) 
         empty = True
     elif lower is not None and upper is not None:
         range_condition = key_attr.between(lower[0], upper[0])
+        slack = (not lower[1]) + (not upper[1])
     elif lower is not None:
         range_condition = key_attr >= lower[0] if lower[1] else key_attr > lower[0]
     elif upper is not None:
@@ -110,14 +114,16 @@ def plan(em: EntityModel, conditions: tuple[Condition, ...], after: str | None) 
     filter_condition = None
     for expr in filters:
         filter_condition = expr if filter_condition is None else filter_condition & expr
-    return Plan(index, hash_values, range_condition, filter_condition, conditions, exact, empty)
+    return Plan(
+        index, hash_values, range_condition, filter_condition, conditions, exact, empty, slack
+    )
 
 
 def _rows(
     em: EntityModel, plan_: Plan, hash_value: str, after: str | None, want: int | None
 ) -> Iterator[Row]:
     # Without a filter, ask DynamoDB for exactly what is needed; with one, read 1 MB pages.
-    page_size = want if plan_.filter_condition is None else None
+    page_size = None if want is None or plan_.filter_condition else want + plan_.slack
     results = em.index(plan_.index).query(
         hash_value,
         range_key_condition=plan_.range_condition,

@@ -28,9 +28,10 @@ DEFAULT_PREFIX = "ohf_"
 # A dead endpoint must fail within seconds (BackendUnavailable), never hang: short connect
 # timeout, bounded retries (botocore "standard" mode, which also backs off on throttling).
 # An endpoint that accepts connections and then goes silent is cut off by the per-call
-# deadline; the read timeout only bounds how long the worker thread stays blocked after it.
+# deadline (the ``timeout`` option). The socket read timeout equals it: a slow but healthy
+# answer is never abandoned and retried inside the budget (moto, unlike DynamoDB, does not
+# honour the idempotency token of a retried TransactWriteItems).
 CONNECT_TIMEOUT_SECONDS = 2.0
-READ_TIMEOUT_SECONDS = 4.0
 MAX_RETRY_ATTEMPTS = 2
 CALL_TIMEOUT_SECONDS = 4.0
 # One worker thread per pooled HTTP connection: more threads would only wait for a connection.
@@ -48,7 +49,7 @@ class DynamoSettings:
     requests_table: str
     machines_table: str
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS
-    read_timeout: float = READ_TIMEOUT_SECONDS
+    read_timeout: float = CALL_TIMEOUT_SECONDS
     max_retry_attempts: int = MAX_RETRY_ATTEMPTS
     call_timeout: float = CALL_TIMEOUT_SECONDS
     max_pool_connections: int = MAX_POOL_CONNECTIONS
@@ -93,6 +94,7 @@ def settings_from_config(config: StoreConfig) -> DynamoSettings:
         raise ConfigError(f"DynamoDB timeout must be seconds between 0 and 3600, got {timeout!r}")
     return DynamoSettings(
         call_timeout=call_timeout,
+        read_timeout=call_timeout,
         region=region,
         endpoint_url=endpoint,
         profile=options.get("profile") or None,
