@@ -112,6 +112,7 @@ FILTERS = {
             {"status": "pending"},
             {"status_in": ["complete", "failed"]},
             {"requested_count_lt": 5},
+            {"request_id_gt": "r-0", "request_id_lte": "r-2"},
             {"started_at_gte": T0},
             {"template_id": None},
             {"status": "nope"},
@@ -126,6 +127,8 @@ FILTERS = {
             {"launch_time_lt": T0 + timedelta(hours=500)},
             {"name_in": ["a", "中"]},
             {"return_request_id": None},
+            {"machine_id_gte": "i-1", "machine_id_lt": "i-3"},
+            {"machine_id": "i-2"},
             {"status_gt": "a"},
             {"tags_in": []},
         ]

@@ -97,6 +97,21 @@ class FilterContract:
         future = datetime.now(UTC) + timedelta(days=1)
         assert len(await _keys(store, {"created_at_lt": future})) == 10
 
+    async def test_key_range_filters(self, store: Store) -> None:
+        await _fleet(store)
+        assert await _keys(store, {"machine_id_gte": "i-3", "machine_id_lt": "i-6"}) == [
+            "i-3",
+            "i-4",
+            "i-5",
+        ]
+        assert await _keys(store, {"machine_id_gt": "i-7"}) == ["i-8", "i-9"]
+        assert await _keys(store, {"machine_id_lte": "i-1"}) == ["i-0", "i-1"]
+        assert await _keys(store, {"machine_id": "i-4", "status": "pending"}) == ["i-4"]
+        assert await _keys(store, {"machine_id_gt": "i-5", "machine_id_lt": "i-5"}) == []
+        page = await store.machines.page({"machine_id_gte": "i-2", "status": "running"}, limit=1)
+        assert [m.key for m in page.items] == ["i-3"]
+        assert page.next_cursor is not None
+
     async def test_count_agrees_with_get_all(self, store: Store) -> None:
         await _fleet(store)
         for filters in (
@@ -194,6 +209,18 @@ class PagingContract:
         second = await store.machines.page({"status": "running"}, limit=3, cursor=first.next_cursor)
         assert [m.key for m in second.items] == ["i-9"]
         assert second.next_cursor is None
+
+    async def test_paging_with_a_filter_no_index_serves(self, store: Store) -> None:
+        await _fleet(store)
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await store.machines.page({"name_gte": "host-03"}, limit=2, cursor=cursor)
+            seen += [m.key for m in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == ["i-3", "i-4", "i-5", "i-6", "i-7", "i-8"]
 
     async def test_empty_page(self, store: Store) -> None:
         page = await store.templates.page()

@@ -123,7 +123,7 @@ def _rows(
     em: EntityModel, plan_: Plan, hash_value: str, after: str | None, want: int | None
 ) -> Iterator[Row]:
     # Without a filter, ask DynamoDB for exactly what is needed; with one, read 1 MB pages.
-    page_size = None if want is None or plan_.filter_condition else want + plan_.slack
+    page_size = None if want is None or plan_.filter_condition is not None else want + plan_.slack
     results = em.index(plan_.index).query(
         hash_value,
         range_key_condition=plan_.range_condition,

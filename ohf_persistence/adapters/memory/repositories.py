@@ -70,14 +70,28 @@ class _MemoryRepository(Generic[E]):
         after: str | None = None,
         stop: int | None = None,
     ) -> list[Row]:
-        """Matching rows in key order, after ``after``, at most ``stop`` of them: a page costs
-        its own size (plus a bisect), not the table's."""
+        """Matching rows in key order, after ``after``, at most ``stop`` of them. Key range
+        conditions and the cursor become bisects, so a page costs its own size, not the
+        table's."""
         keys: list[str] = self._candidate_keys(conditions)
         if self._pending:
             keys = sorted(set(keys) | self._pending.keys())
-        first = 0 if after is None else bisect.bisect_right(keys, after)
+        first, end = 0, len(keys)
+        if after is not None:
+            first = bisect.bisect_right(keys, after)
+        for cond in conditions:
+            if cond.field != self.entity.KEY or cond.op == "in":
+                continue
+            if cond.op in ("eq", "gte"):
+                first = max(first, bisect.bisect_left(keys, cond.value))
+            elif cond.op == "gt":
+                first = max(first, bisect.bisect_right(keys, cond.value))
+            if cond.op in ("eq", "lte"):
+                end = min(end, bisect.bisect_right(keys, cond.value))
+            elif cond.op == "lt":
+                end = min(end, bisect.bisect_left(keys, cond.value))
         rows: list[Row] = []
-        for index in range(first, len(keys)):
+        for index in range(first, end):
             row = self._row(keys[index])
             if row is not None and matches(row, conditions):
                 rows.append(row)
