@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .domain.errors import ValidationError
+from .domain.errors import ConfigError as ConfigError  # re-exported for callers of config
 from .ports import Store
 
 DEFAULT_URL = "sqlite+aiosqlite:///ohf.db"
@@ -49,10 +49,6 @@ _PASSWORD = re.compile(r"(?P<head>://[^/?#@:]*:)(?P<pw>[^@/?#]*)@")
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (for logs, errors and CLI output)."""
     return _PASSWORD.sub(r"\g<head>***@", url)
-
-
-class ConfigError(ValidationError):
-    """The store configuration is malformed or names an unsupported backend."""
 
 
 @dataclass(frozen=True)

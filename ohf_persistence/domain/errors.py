@@ -82,6 +82,10 @@ class InvalidFilter(ValidationError):
     """A filter names an unknown field or suffix, or carries a value of the wrong type."""
 
 
+class ConfigError(ValidationError):
+    """The store configuration is malformed or names an unsupported backend."""
+
+
 class InvalidCursor(ValidationError):
     """A paging cursor was tampered with, is malformed, or belongs to another query."""
 
@@ -115,6 +119,7 @@ __all__ = [
     "AlreadyExists",
     "BackendUnavailable",
     "ConcurrencyConflict",
+    "ConfigError",
     "EntityNotFound",
     "InvalidCursor",
     "InvalidFilter",
