@@ -25,9 +25,7 @@ from ...domain import (
     Machine,
     Request,
     Template,
-    ValidationError,
 )
-from ...domain.validation import json_copy
 from ...ports import E, Filters, Page
 from ...query import (
     Condition,
@@ -37,32 +35,23 @@ from ...query import (
     check_limit_offset,
     check_page_size,
     decode_cursor,
-    encode_cursor,
     json_equal,
     matches,
     parse_filters,
 )
-from ...staging import ANY_VERSION, Row
+from ...staging import (
+    ANY_VERSION,
+    Row,
+    all_or_nothing,
+    check_entity_type,
+    page_of,
+    staged_copy,
+)
 from .codec import checked_item
 from .reads import batch_get_rows, count_rows, get_row, plan, query_rows
 
 if TYPE_CHECKING:
     from .unit_of_work import DynamoUnitOfWork
-
-
-def check_entity(cls: type[Any], entity: Any) -> None:
-    if not isinstance(entity, cls):
-        raise ValidationError(
-            f"expected a {cls.ENTITY_TYPE}, got {type(entity).__name__}",
-            entity_type=cls.ENTITY_TYPE,
-        )
-
-
-def copy_row(row: Row, containers: Iterable[str]) -> Row:
-    values = dict(row)
-    for name in containers:
-        values[name] = json_copy(values[name])
-    return values
 
 
 class _DynamoRepository(Generic[E]):
@@ -78,7 +67,7 @@ class _DynamoRepository(Generic[E]):
         return self.entity.restore(row)
 
     def _staged_copy(self, row: Row) -> Row:
-        return copy_row(row, self.entity.CONTAINERS)
+        return staged_copy(self.entity, row)
 
     async def _row(self, key: str) -> Row | None:
         staged = self._pending.get(key)
@@ -122,25 +111,18 @@ class _DynamoRepository(Generic[E]):
         return [self._to_entity(row) for row in rows[offset:]]
 
     async def save(self, entity: E) -> None:
-        check_entity(self.entity, entity)
+        check_entity_type(self.entity, entity)
         entity.validate()
         self._stage_save(entity)
 
     async def save_many(self, entities: Iterable[E]) -> None:
         batch = list(entities)
         for entity in batch:
-            check_entity(self.entity, entity)
+            check_entity_type(self.entity, entity)
             entity.validate()
-        mark, before = self._uow.tracker.mark(), dict(self._pending)
-        try:
+        with all_or_nothing(self._uow, self._pending):
             for entity in batch:
                 self._stage_save(entity)
-        except BaseException:
-            # all or nothing inside the unit of work too
-            self._uow.tracker.undo(mark)
-            self._pending.clear()
-            self._pending.update(before)
-            raise
 
     def _stage_save(self, entity: E) -> None:
         key, name = entity.key, self.entity.ENTITY_TYPE
@@ -191,10 +173,7 @@ class _DynamoRepository(Generic[E]):
         limit = check_page_size(limit)
         after = None if cursor is None else decode_cursor(self.entity, conditions, cursor)
         rows = await self._select(conditions, after, want=limit + 1)
-        items = [self._to_entity(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
-        return Page(items, next_cursor)
+        return page_of(self.entity, conditions, [self._to_entity(row) for row in rows], limit)
 
     async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         row = await self._row(key)

@@ -17,10 +17,10 @@ from ...domain.entities import Entity
 from ...domain.statuses import status_sources
 from ...ports import Store
 from ...query import check_key
+from ...staging import check_entity_type
 from ...tracking import SaveTracker
 from .backend import Backend
 from .codec import TRANSACTION_ACTIONS_LIMIT, checked_item
-from .repositories import check_entity
 from .settings import DynamoSettings
 from .unit_of_work import DynamoUnitOfWork
 from .writes import Action, delete, put, update_status
@@ -32,7 +32,7 @@ class _DirectWrites:
     _store: DynamoStore
 
     async def save(self, entity: Any) -> None:
-        check_entity(self.entity, entity)
+        check_entity_type(self.entity, entity)
         entity.validate()
         em = self._backend.models[self.entity]
         expected = None if entity.version == 0 else entity.version
@@ -49,7 +49,7 @@ class _DirectWrites:
         batch = list(entities)
         em = self._backend.models[self.entity]
         for entity in batch:  # refuse bad input before the first chunk is sent
-            check_entity(self.entity, entity)
+            check_entity_type(self.entity, entity)
             entity.validate()
             checked_item(em, entity.to_dict())
         for start in range(0, len(batch), TRANSACTION_ACTIONS_LIMIT):

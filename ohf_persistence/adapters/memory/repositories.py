@@ -18,9 +18,7 @@ from ...domain import (
     Machine,
     Request,
     Template,
-    ValidationError,
 )
-from ...domain.validation import json_copy
 from ...ports import E, Filters, Page
 from ...query import (
     Condition,
@@ -30,17 +28,22 @@ from ...query import (
     check_limit_offset,
     check_page_size,
     decode_cursor,
-    encode_cursor,
     json_equal,
     matches,
     parse_filters,
+)
+from ...staging import (
+    ANY_VERSION,
+    Row,
+    all_or_nothing,
+    check_entity_type,
+    page_of,
+    staged_copy,
 )
 from .table import Table
 
 if TYPE_CHECKING:
     from .store import MemoryUnitOfWork
-
-from ...staging import ANY_VERSION, Row
 
 
 class _MemoryRepository(Generic[E]):
@@ -59,10 +62,7 @@ class _MemoryRepository(Generic[E]):
         return self._table.rows.get(key)
 
     def _to_entity(self, row: Row) -> E:
-        values = dict(row)
-        for name in self.entity.CONTAINERS:
-            values[name] = json_copy(values[name])
-        return self.entity.restore(values)
+        return self.entity.restore(staged_copy(self.entity, row))
 
     def _select(
         self,
@@ -134,32 +134,18 @@ class _MemoryRepository(Generic[E]):
         return [self._to_entity(row) for row in rows[offset:end]]
 
     async def save(self, entity: E) -> None:
-        self._check_type(entity)
+        check_entity_type(self.entity, entity)
         entity.validate()
         self._save(entity)
 
     async def save_many(self, entities: Iterable[E]) -> None:
         batch = list(entities)
         for entity in batch:
-            self._check_type(entity)
+            check_entity_type(self.entity, entity)
             entity.validate()
-        mark, before = self._uow.tracker.mark(), dict(self._pending)
-        try:
+        with all_or_nothing(self._uow, self._pending):
             for entity in batch:
                 self._save(entity)
-        except BaseException:
-            # all or nothing inside the unit of work too
-            self._uow.tracker.undo(mark)
-            self._pending.clear()
-            self._pending.update(before)
-            raise
-
-    def _check_type(self, entity: Any) -> None:
-        if not isinstance(entity, self.entity):
-            raise ValidationError(
-                f"expected a {self.entity.ENTITY_TYPE}, got {type(entity).__name__}",
-                entity_type=self.entity.ENTITY_TYPE,
-            )
 
     def _save(self, entity: E) -> None:
         key = entity.key
@@ -193,10 +179,7 @@ class _MemoryRepository(Generic[E]):
         limit = check_page_size(limit)
         after = None if cursor is None else decode_cursor(self.entity, conditions, cursor)
         rows = self._select(conditions, after, stop=limit + 1)
-        items = [self._to_entity(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
-        return Page(items, next_cursor)
+        return page_of(self.entity, conditions, [self._to_entity(row) for row in rows], limit)
 
     async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
         row = self._row(key)

@@ -9,10 +9,9 @@ without holding locks or a WAL snapshot between statements.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Generic
 
-from ...domain import AlreadyExists, ConcurrencyConflict, ValidationError
-from ...domain.validation import json_copy
+from ...domain import AlreadyExists, ConcurrencyConflict
 from ...ports import E, Filters, Page
 from ...query import (
     Condition,
@@ -20,7 +19,6 @@ from ...query import (
     check_limit_offset,
     check_page_size,
     decode_cursor,
-    encode_cursor,
     matches,
     parse_filters,
 )
@@ -30,7 +28,15 @@ from .statements import KEY_CHUNK, Codec, chunks
 if TYPE_CHECKING:
     from .store import SqlUnitOfWork
 
-from ...staging import ANY_VERSION, Row, Staged
+from ...staging import (
+    ANY_VERSION,
+    Row,
+    Staged,
+    all_or_nothing,
+    check_entity_type,
+    page_of,
+    staged_copy,
+)
 
 
 class SqlRepository(Generic[E]):
@@ -45,10 +51,7 @@ class SqlRepository(Generic[E]):
 
     # -- reading: staged rows overlaid on committed rows
     def _from_staged(self, row: Row) -> E:
-        values = dict(row)
-        for name in self.entity.CONTAINERS:
-            values[name] = json_copy(values[name])
-        return self.entity.restore(values)
+        return self.entity.restore(staged_copy(self.entity, row))
 
     async def _stored(self, key: str) -> E | None:
         fast = self._codec.fast
@@ -135,20 +138,11 @@ class SqlRepository(Generic[E]):
         conditions = parse_filters(self.entity, filters)
         size = check_page_size(limit)
         after = None if cursor is None else decode_cursor(self.entity, conditions, cursor)
-        items = await self._select(conditions, after, size + 1)
-        more = len(items) > size
-        items = items[:size]
-        next_cursor = encode_cursor(self.entity, conditions, items[-1].key) if more else None
-        return Page(items, next_cursor)
+        return page_of(
+            self.entity, conditions, await self._select(conditions, after, size + 1), size
+        )
 
     # -- writing: staged until commit
-    def _check_type(self, entity: Any) -> None:
-        if not isinstance(entity, self.entity):
-            raise ValidationError(
-                f"expected a {self.entity.ENTITY_TYPE}, got {type(entity).__name__}",
-                entity_type=self.entity.ENTITY_TYPE,
-            )
-
     def _stage(self, key: str, row: Row | None, expected: int | None) -> None:
         """Like memory: the first staging of a key records the version the write is based on."""
         if key in self._pending:
@@ -184,7 +178,7 @@ class SqlRepository(Generic[E]):
 
     @translated
     async def save(self, entity: E) -> None:
-        self._check_type(entity)
+        check_entity_type(self.entity, entity)
         entity.validate()
         stored: dict[str, int] = {}
         if self._uow.checks and entity.key not in self._pending:
@@ -195,19 +189,12 @@ class SqlRepository(Generic[E]):
     async def save_many(self, entities: Iterable[E]) -> None:
         batch = list(entities)
         for entity in batch:
-            self._check_type(entity)
+            check_entity_type(self.entity, entity)
             entity.validate()
         stored = await self._stored_versions(e.key for e in batch) if self._uow.checks else {}
-        mark, before = self._uow.tracker.mark(), dict(self._pending)
-        try:
+        with all_or_nothing(self._uow, self._pending):
             for entity in batch:
                 self._check_and_stage(entity, stored.get(entity.key), self._uow.checks)
-        except BaseException:
-            # all or nothing inside the unit of work too
-            self._uow.tracker.undo(mark)
-            self._pending.clear()
-            self._pending.update(before)
-            raise
 
     @translated
     async def delete(self, entity_id: str) -> bool:
