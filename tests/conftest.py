@@ -2,7 +2,9 @@
 
 A backend is one module ``tests/backends/<name>.py`` defining an async fixture ``<name>_store``
 that yields a fresh, empty, migrated store. Adding a backend means adding that module; no test
-changes. ``OHF_TEST_BACKENDS=memory,sqlite`` restricts a local run.
+changes. ``OHF_TEST_BACKENDS=memory,sqlite`` restricts the backend-parametrized tests (the
+contract suite, the differential test) of a local run; every backend module stays loaded so
+backend-specific tests keep their fixtures.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import pytest
 
 ORDER = ["memory", "sqlite", "postgres", "dynamodb"]
 _found = {p.stem for p in (Path(__file__).parent / "backends").glob("*.py")} - {"__init__"}
-BACKENDS = [name for name in ORDER if name in _found] + sorted(_found - set(ORDER))
+ALL_BACKENDS = [name for name in ORDER if name in _found] + sorted(_found - set(ORDER))
+BACKENDS = ALL_BACKENDS
 if os.environ.get("OHF_TEST_BACKENDS"):
     BACKENDS = [b for b in BACKENDS if b in os.environ["OHF_TEST_BACKENDS"].split(",")]
 
-pytest_plugins = [f"tests.backends.{name}" for name in BACKENDS]
+pytest_plugins = [f"tests.backends.{name}" for name in ALL_BACKENDS]
 # URL factories (fresh SQLite files, PostgreSQL databases, DynamoDB prefixes) for the CLI and
 # interop tests.
 pytest_plugins.append("tests.test_interop_support")
