@@ -21,7 +21,7 @@ SUPPORTED_URLS = (
     "memory://",
     "sqlite+aiosqlite:///path.db",
     "sqlite+aiosqlite:///:memory:",
-    "postgresql+asyncpg://user:password@host:5432/db",
+    "postgresql+asyncpg://user@host:5432/db",
     "dynamodb://?region=...&endpoint_url=...&table_prefix=...",
 )
 SUPPORTED_TYPES = ("memory", "sql", "dynamodb")
@@ -144,13 +144,13 @@ class StoreOpener:
         module, _, name = _OPENERS[self._config.backend].partition(":")
         try:
             opener = getattr(importlib.import_module(module), name)
-        except ImportError as exc:
+            store: Store = await opener(self._config, self._logger, self._migrate)
+        except ImportError as exc:  # the backend's driver (an extra) is not installed
             extra = {"postgresql": "postgres", "dynamodb": "dynamodb"}.get(self._config.backend)
             hint = f" (pip install 'ohf-persistence[{extra}]')" if extra else ""
             raise ConfigError(
                 f"the {self._config.backend} backend is not available: {exc}{hint}"
             ) from exc
-        store: Store = await opener(self._config, self._logger, self._migrate)
         return store
 
     def __await__(self) -> Generator[Any, None, Store]:
