@@ -18,7 +18,8 @@ from ohf_persistence.config import resolve_config
 async def test_a_missing_driver_is_a_config_error_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch, url: str, driver: str, extra: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, driver, None)  # import of it now raises ImportError
+    for name in [m for m in sys.modules if m == driver or m.startswith(driver + ".")] + [driver]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError
     for name in [m for m in sys.modules if m.startswith("ohf_persistence.adapters.dynamodb")]:
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(ConfigError) as caught:
