@@ -19,9 +19,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from .domain.entities import Entity
+from .domain.entities import Entity, Machine
 from .domain.errors import InvalidCursor, InvalidFilter, ValidationError
-from .domain.validation import storable, to_utc
+from .domain.validation import check_json_dict, storable, to_utc
 
 Op = Literal["eq", "in", "gt", "gte", "lt", "lte"]
 SUFFIXES: dict[str, Op] = {"_in": "in", "_gte": "gte", "_lte": "lte", "_gt": "gt", "_lt": "lt"}
@@ -226,8 +226,6 @@ def json_equal(a: Any, b: Any) -> bool:
 
 def check_attributes(attributes: Any) -> dict[str, Any]:
     """The argument of ``find_by_attributes``: a dict of str keys to JSON values."""
-    from .domain.validation import check_json_dict
-
     try:
         return check_json_dict(attributes, "attributes", "Template")
     except ValidationError as exc:
@@ -236,8 +234,11 @@ def check_attributes(attributes: Any) -> dict[str, Any]:
 
 def check_instance_ids(ids: Any) -> list[str]:
     """The argument of ``get_by_instance_ids``: a sequence of machine ids (not one str)."""
-    from .domain.entities import Machine
-
     if isinstance(ids, str | bytes) or not hasattr(ids, "__iter__"):
         raise ValidationError("instance ids must be a list of str", field="instance_ids")
     return [check_key(Machine, i) for i in ids]
+
+
+def attributes_match(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """``find_by_attributes``' rule: every wanted key is present and JSON-equal."""
+    return all(k in stored and json_equal(stored[k], v) for k, v in wanted.items())

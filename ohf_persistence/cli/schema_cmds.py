@@ -52,7 +52,10 @@ async def migrate(args: argparse.Namespace) -> int:
 async def downgrade(args: argparse.Namespace) -> int:
     config = store_config(args.url)
     await schema.downgrade(config, args.revision)
-    print(f"{shown(config)}: downgraded to {args.revision}")
+    if config.backend == "memory":
+        print(f"{shown(config)}: {_NO_REVISIONS['memory']}; nothing to do")
+    else:
+        print(f"{shown(config)}: downgraded to {args.revision}")
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Self
 from . import validation as v
 from .errors import InvalidStatusTransition, ValidationError
 from .statuses import (
+    ACTIVE_REQUEST_STATUSES,
     MachineStatus,
     RequestStatus,
     RequestType,
@@ -219,8 +220,6 @@ class Request(Entity):
 
     @property
     def is_active(self) -> bool:
-        from .statuses import ACTIVE_REQUEST_STATUSES
-
         return self.status in ACTIVE_REQUEST_STATUSES
 
     def change_status(self, status: RequestStatus | str, message: str | None = None) -> None:
@@ -345,5 +344,3 @@ _finish(
         "provider_data": v.check_json_dict,
     },
 )
-
-AnyEntity = Template | Request | Machine

@@ -29,13 +29,13 @@ from ...domain import (
 from ...ports import E, Filters, Page
 from ...query import (
     Condition,
+    attributes_match,
     check_attributes,
     check_instance_ids,
     check_key,
     check_limit_offset,
     check_page_size,
     decode_cursor,
-    json_equal,
     matches,
     parse_filters,
 )
@@ -195,10 +195,7 @@ class DynamoTemplateRepository(_DynamoRepository[Template], DerivedTemplateQueri
         return [
             self._to_entity(row)
             for row in await self._select(())
-            if all(
-                k in row["attributes"] and json_equal(row["attributes"][k], v)
-                for k, v in wanted.items()
-            )
+            if attributes_match(row["attributes"], wanted)
         ]
 
 

@@ -16,7 +16,7 @@ from ...domain import (
     Request,
     Template,
 )
-from ...query import check_attributes, check_instance_ids, json_equal
+from ...query import attributes_match, check_attributes, check_instance_ids
 from .errors import translated
 from .repository import SqlRepository
 from .statements import KEY_CHUNK, chunks
@@ -50,14 +50,10 @@ class SqlTemplateRepository(SqlRepository[Template], DerivedTemplateQueries):
             if staged is not None:
                 found[key] = self._from_staged(staged)
 
-        def ok(item: Template) -> bool:
-            # Exact JSON equality (SQLite's SQL only narrows; staged rows were not filtered).
-            return all(
-                k in item.attributes and json_equal(item.attributes[k], v)
-                for k, v in wanted.items()
-            )
-
-        return [found[key] for key in sorted(found) if ok(found[key])]
+        # Exact JSON equality here: SQLite's SQL only narrows, and staged rows were not filtered.
+        return [
+            found[key] for key in sorted(found) if attributes_match(found[key].attributes, wanted)
+        ]
 
 
 class SqlRequestRepository(_StatusMixin, SqlRepository[Request], DerivedRequestQueries):
