@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .domain import Machine, Request, Template, ValidationError
-from .domain.entities import Entity
+from .domain import ValidationError
+from .domain.entities import ENTITY_TYPES, Entity
 from .domain.validation import json_copy
 from .ports import E, Page, UnitOfWork
 from .query import Condition, encode_cursor
@@ -22,13 +22,11 @@ from .tracking import SaveTracker
 ANY_VERSION = -1
 Row = dict[str, Any]
 Staged = dict[str, tuple[int | None, Row | None]]
-# Commit order: templates, then requests, then the machines that point at them.
-ENTITY_ORDER: tuple[type[Entity], ...] = (Template, Request, Machine)
 
 
 class StagingUnitOfWork(UnitOfWork):
     def __init__(self) -> None:
-        self._pending: dict[type[Entity], Staged] = {cls: {} for cls in ENTITY_ORDER}
+        self._pending: dict[type[Entity], Staged] = {cls: {} for cls in ENTITY_TYPES}
         self.tracker = SaveTracker()
 
     def pending_for(self, entity: type[Entity]) -> Staged:

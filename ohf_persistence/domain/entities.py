@@ -344,3 +344,7 @@ _finish(
         "provider_data": v.check_json_dict,
     },
 )
+
+# Every entity type, parents first (templates, then the requests and machines that name them):
+# the order of commits, exports and copies.
+ENTITY_TYPES: tuple[type[Entity], ...] = (Template, Request, Machine)

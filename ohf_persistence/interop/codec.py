@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..domain import Machine, Request, Template, ValidationError
+from ..domain.entities import ENTITY_TYPES as ORDER
 from ..domain.entities import Entity
 
 ENTITY_TYPES: dict[str, type[Entity]] = {
@@ -23,7 +24,6 @@ ENTITY_TYPES: dict[str, type[Entity]] = {
 }
 TYPE_NAMES: dict[type[Entity], str] = {cls: name for name, cls in ENTITY_TYPES.items()}
 # Parents first: the order an import writes in (and the reverse of the order it undoes in).
-ORDER: tuple[type[Entity], ...] = (Template, Request, Machine)
 DATETIME_FIELDS: dict[type[Entity], frozenset[str]] = {
     cls: frozenset(n for n, t in cls.SCALARS.items() if t is datetime) for cls in ORDER
 }

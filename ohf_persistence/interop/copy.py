@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import PersistenceError
+from ..domain.entities import ENTITY_TYPES as ORDER
 from ..ports import Store
-from .codec import ORDER, TYPE_NAMES
+from .codec import TYPE_NAMES
 from .exporter import iter_entities
 from .progress import Progress
 from .writer import Writer, repo_for

@@ -11,9 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..domain.entities import ENTITY_TYPES as ORDER
 from ..domain.entities import Entity
 from ..ports import Store
-from .codec import FORMAT_HEADER, ORDER, TYPE_NAMES, entity_to_record
+from .codec import FORMAT_HEADER, TYPE_NAMES, entity_to_record
 from .orb import SECTION_OF, to_orb
 from .progress import Progress
 from .writer import repo_for

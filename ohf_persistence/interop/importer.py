@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..domain import PersistenceError
+from ..domain.entities import ENTITY_TYPES as ORDER
 from ..domain.entities import Entity
 from ..ports import Store
-from .codec import ORDER, TYPE_NAMES
+from .codec import TYPE_NAMES
 from .progress import Progress
 from .sources import open_source
 from .writer import ATOMIC_BATCH, ImportConflict, Writer, WriteStats, fetch_existing, repo_for

@@ -23,6 +23,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from ...domain import Machine, Request, Template
+from ...domain.entities import ENTITY_TYPES as ENTITIES
 from ...domain.entities import Entity
 from .attributes import EnumText, JSONText, UTCDateTimeText
 from .settings import DynamoSettings
@@ -35,7 +36,6 @@ INDEXED_FIELDS: dict[type[Entity], tuple[str, ...]] = {
     Request: ("status",),
     Machine: ("request_id", "return_request_id", "status"),
 }
-ENTITIES: tuple[type[Entity], ...] = (Template, Request, Machine)
 
 
 def index_name(field: str) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...domain.entities import ENTITY_TYPES as ENTITIES
 from ...staging import StagingUnitOfWork
 from .backend import Backend
-from .models import ENTITIES
 from .repositories import (
     DynamoMachineRepository,
     DynamoRequestRepository,

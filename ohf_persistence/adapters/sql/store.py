@@ -10,6 +10,7 @@ from ...domain import (
     Request,
     Template,
 )
+from ...domain.entities import ENTITY_TYPES as ORDER
 from ...domain.entities import Entity
 from ...domain.statuses import status_sources
 from ...ports import Store
@@ -23,7 +24,6 @@ from .repositories import SqlMachineRepository, SqlRequestRepository, SqlTemplat
 from .statements import Codec
 
 T = TypeVar("T")
-ORDER: tuple[type[Entity], ...] = (Template, Request, Machine)
 
 
 class SqlUnitOfWork(StagingUnitOfWork):
