@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
-from ..config import open_store, resolve_config
+from ..config import mask_url, open_store, resolve_config
 from ..domain import MachineStatus
 from ..ports import Store
 from . import phases
@@ -167,13 +168,25 @@ async def _concurrency(store: Store, w: Workload, counter: CallCounter | None) -
     return results
 
 
+@contextlib.contextmanager
+def cleanup_step(what: str) -> Iterator[None]:
+    """Cleanup also runs after a failed phase: its own error must not hide that first one, so
+    it is reported as a warning instead of raised (never dropped silently)."""
+    try:
+        yield
+    except Exception as exc:
+        logging.getLogger("ohf_persistence").warning(
+            "bench cleanup (%s) failed: %s", what, mask_url(str(exc))
+        )
+
+
 async def _cleanup(store: Store, raw: RawDriver | None, w: Workload) -> None:
     """Remove whatever of this run is left (everything, when a phase failed midway)."""
-    with contextlib.suppress(Exception):
+    with cleanup_step("machines"):
         if await store.machines.count(w.page_filters):
             for machine in w.machines:
                 await store.machines.delete(machine.machine_id)
-    with contextlib.suppress(Exception):
+    with cleanup_step("requests and templates"):
         for request in w.requests:
             await store.requests.delete(request.request_id)
         for template in w.templates:

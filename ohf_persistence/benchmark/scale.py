@@ -8,7 +8,6 @@ answer is the same in both measurements, so with working indexes the per-call ti
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,7 @@ from typing import Any
 
 from ..config import StoreConfig, open_store, resolve_config
 from ..ports import Store
-from .runner import SAVE_CHUNKS, BarFactory, no_bar
+from .runner import SAVE_CHUNKS, BarFactory, cleanup_step, no_bar
 from .workload import PAGE_SIZE, RARE_STATUS, Workload, background, build, key_range, new_prefix
 
 SCALE_TARGET = 1.5  # DESIGN.md: at 1M within 1.5x of the time at 10k
@@ -185,7 +184,7 @@ async def _cleanup(store: Store, config: StoreConfig, w: Workload, filler: str) 
     try:
         for prefix in (w.prefix, filler):
             low, high = key_range(prefix)
-            with contextlib.suppress(Exception):
+            with cleanup_step(f"rows of {prefix}"):
                 await raw.delete_range(low, high)
     finally:
         await raw.close()
