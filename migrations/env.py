@@ -17,6 +17,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from ohf_persistence.adapters.sql.migrations import lock_for_migration
 from ohf_persistence.adapters.sql.models import include_object_for, metadata
 
 config = context.config
@@ -43,6 +44,9 @@ def _configure(**kwargs: object) -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
+    # PostgreSQL: concurrent migrations wait here (an advisory lock held until this
+    # transaction ends) instead of racing on CREATE TABLE; the later ones then find the head.
+    lock_for_migration(connection)
     _configure(connection=connection, dialect_name=connection.dialect.name)
     with context.begin_transaction():
         context.run_migrations()

@@ -86,7 +86,11 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]) 
 def test_bad_url_is_one_clear_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, url: str
 ) -> None:
-    extra = {"export": [str(tmp_path / "o.jsonl")], "import": [str(FIXTURE_FILE)]}.get(command, [])
+    extra = {
+        "export": [str(tmp_path / "o.jsonl")],
+        "import": [str(FIXTURE_FILE)],
+        "downgrade": ["--revision", "base", "--yes"],
+    }.get(command, [])
     code, out, err = cli(capsys, command, *extra, "--url", url)
     assert code == 1
     line = one_line_error(err)
@@ -171,7 +175,7 @@ def test_schema_commands(
     if backend == "dynamodb":
         return
     assert head in out + (cli(capsys, "history", "--url", url)[1])
-    code, _, err = cli(capsys, "downgrade", "--revision", "base", "--url", url)
+    code, _, err = cli(capsys, "downgrade", "--revision", "base", "--yes", "--url", url)
     assert code == 0, err
     code, out, _ = cli(capsys, "check", "--url", url)
     assert code == 1 and "ohf-persistence migrate" in out

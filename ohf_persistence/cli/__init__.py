@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
@@ -47,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     handler: Handler = args.func
     try:
-        return asyncio.run(handler(args))
+        code = asyncio.run(handler(args))
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is handled below
+        return code
+    except BrokenPipeError:
+        return _stdout_closed(args)
     except argparse.ArgumentTypeError as exc:
         parser.print_usage(sys.stderr)
         print(f"ohf-persistence {args.command}: error: {exc}", file=sys.stderr)
@@ -62,6 +68,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_closed(args: argparse.Namespace) -> int:
+    """The reader of our output went away (``… | head``, ``… | true``). Whatever the command
+    did is done — an import has committed — so only the report was lost: exit 0, except for
+    ``export -``, whose output *is* the data: that export is incomplete (exit 1). Either way
+    no "Broken pipe" traceback, and nothing more is written to the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):  # stdout may be a test's capture object
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+        os.close(devnull)
+    if args.command == "export" and getattr(args, "path", None) == "-":
+        print(
+            "ohf-persistence export: error: stdout was closed before the export was complete",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

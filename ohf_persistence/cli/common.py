@@ -6,10 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..config import ENV_URL, StoreConfig, mask_url, resolve_config
+from ..domain import PersistenceError, SchemaOutOfDate
 from ..interop import Progress
+
+
+class CommandRefused(PersistenceError):
+    """A command declined to run (e.g. a destructive one without confirmation)."""
 
 
 def common_options(*, json_output: bool = False, url: bool = True) -> argparse.ArgumentParser:
@@ -31,8 +37,31 @@ def common_options(*, json_output: bool = False, url: bool = True) -> argparse.A
     return parent
 
 
-def store_config(url: str | None) -> StoreConfig:
-    return resolve_config(url)
+def store_config(url: str | None, *, must_exist: bool = False) -> StoreConfig:
+    """The store's config. Only ``migrate``, ``demo`` and ``import`` (and ``bench``, which
+    makes its own data) may create a database: the others pass ``must_exist=True`` and
+    refuse a SQLite file that does not exist rather than leave an empty file at a mistyped
+    path."""
+    config = resolve_config(url)
+    path = sqlite_file(config)
+    if must_exist and path is not None and not path.exists():
+        raise SchemaOutOfDate(
+            f"no SQLite database at {path} (nothing was created); check the path, or create "
+            f"it with `ohf-persistence migrate --url {mask_url(config.url)}`"
+        )
+    return config
+
+
+def sqlite_file(config: StoreConfig) -> Path | None:
+    """The file of a file-backed SQLite URL (None for other backends and in-memory SQLite)."""
+    if config.backend != "sqlite":
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(config.url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def shown(config: StoreConfig) -> str:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import open_store
-from ..domain import MachineStatus, RequestStatus, RequestType
+from ..config import StoreConfig, open_store
+from ..domain import MachineStatus, RequestStatus, RequestType, SchemaNewerThanCode
 from ..interop import FORMATS, ImportRefused, copy_store, export_store, import_file
 from ..ports import Store
 from .common import common_options, emit_json, progress, shown, store_config, table, warn
@@ -81,7 +81,7 @@ async def _counts(store: Store) -> dict[str, Any]:
 
 
 async def stats(args: argparse.Namespace) -> int:
-    config = store_config(args.url)
+    config = store_config(args.url, must_exist=True)
     async with open_store(config) as store:
         counts = await _counts(store)
     if args.json:
@@ -99,13 +99,33 @@ async def stats(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _open_for_export(config: StoreConfig) -> Store:
+    """The store to export; a database migrated by a newer package is still read (a backup
+    must be possible before upgrading), with a warning."""
+    try:
+        store: Store = await open_store(config)
+    except SchemaNewerThanCode as exc:
+        if config.backend not in ("sqlite", "postgresql"):
+            raise
+        from ..adapters.sql.migrations import open_newer_for_reading
+
+        warn(f"warning: {exc}; exporting the fields this version knows")
+        store = await open_newer_for_reading(config)
+    return store
+
+
 async def export(args: argparse.Namespace) -> int:
-    config = store_config(args.url)
+    config = store_config(args.url, must_exist=True)
     fmt = _format(args.path, args.format)
-    async with open_store(config) as store:
+    if args.split and args.path == "-":
+        raise argparse.ArgumentTypeError("--split writes a folder; - (stdout) is not one")
+    store = await _open_for_export(config)
+    try:
         result = await export_store(
             store, args.path, fmt, split=args.split, progress=progress("export")
         )
+    finally:
+        await store.close()
     if args.json:
         emit_json({"url": shown(config), **result})
     elif args.path != "-":
@@ -153,8 +173,8 @@ async def import_(args: argparse.Namespace) -> int:
 
 
 async def copy(args: argparse.Namespace) -> int:
-    source_config = store_config(args.source)
-    target_config = store_config(args.target)
+    source_config = store_config(args.source, must_exist=True)
+    target_config = store_config(args.target, must_exist=True)
     if source_config.url == target_config.url and source_config.backend != "memory":
         raise argparse.ArgumentTypeError("--from and --to are the same store")
     async with open_store(source_config) as source, open_store(target_config) as target:

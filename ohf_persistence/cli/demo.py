@@ -18,6 +18,8 @@ from ..ports import Store
 from .common import common_options, shown, store_config, table
 
 T = TypeVar("T")
+# DynamoDB's TransactWriteItems limit (100) minus the request saved in the same unit of work
+DYNAMODB_MAX_MACHINES = 99
 
 SAMPLE_TEMPLATES = [
     Template(
@@ -116,6 +118,14 @@ async def run(args: argparse.Namespace) -> int:
     if not 1 <= args.returns <= args.machines:
         raise argparse.ArgumentTypeError("need 1 <= --returns <= --machines")
     config = store_config(args.url)
+    if config.backend == "dynamodb" and args.machines > DYNAMODB_MAX_MACHINES:
+        # refused before anything is written, rather than failing part-way at the first
+        # unit of work that exceeds the limit
+        raise argparse.ArgumentTypeError(
+            f"on DynamoDB a unit of work holds at most 100 writes: the demo records the "
+            f"machines and their request in one, so --machines must be at most "
+            f"{DYNAMODB_MAX_MACHINES}"
+        )
     steps = _Steps()
     print(f"ohf-persistence demo on {shown(config)}\n")
     start = time.perf_counter()

@@ -115,6 +115,15 @@ class SchemaOutOfDate(PersistenceError):
     """The schema is missing or not at this code's head revision."""
 
 
+class SchemaNewerThanCode(SchemaOutOfDate):
+    """The database was migrated by a newer ohf-persistence (a revision this code does not
+    know): upgrade the package; ``migrate`` refuses, reading may still work."""
+
+    def __init__(self, message: str, *, revision: str) -> None:
+        super().__init__(message)
+        self.revision = revision
+
+
 __all__ = [
     "AlreadyExists",
     "BackendUnavailable",
@@ -126,6 +135,7 @@ __all__ = [
     "InvalidStatusTransition",
     "ItemTooLarge",
     "PersistenceError",
+    "SchemaNewerThanCode",
     "SchemaOutOfDate",
     "TransactionTooLarge",
     "ValidationError",

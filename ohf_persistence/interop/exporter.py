@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..domain import PersistenceError
 from ..domain.entities import ENTITY_TYPES as ORDER
 from ..domain.entities import Entity
 from ..ports import Store
@@ -37,24 +40,60 @@ async def iter_entities(
         cursor = page.next_cursor
 
 
+class ExportTargetError(PersistenceError):
+    """The output path is something an export must not write to (a folder, a block device…)."""
+
+
 @contextmanager
 def _output(path: str | Path) -> Iterator[TextIO]:
-    """A file written in full or not at all (temp file, then rename); "-" is stdout."""
-    import sys
+    """Where an export writes, chosen by what ``path`` is (DESIGN: output files are never
+    replaced by something else):
 
+    - ``-``: stdout;
+    - a regular file (also a symlink's regular target): replaced atomically — a temp file in the
+      same folder, given the old file's mode (and owner when we may), renamed over it; the
+      symlink stays a symlink. A failed export leaves the old content;
+    - nothing yet: created the same way, with the usual mode (0666 minus the umask);
+    - a FIFO, a character device (``/dev/null``, ``/dev/stdout``, a terminal) or a magic
+      ``/proc`` link: written through, never replaced (not atomic: a reader sees it stream);
+    - anything else (a folder, a block device, a socket): refused with ExportTargetError.
+    """
     if str(path) == "-":
         yield sys.stdout
         sys.stdout.flush()
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        info: os.stat_result | None = target.stat()  # follows symlinks
+    except FileNotFoundError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
+            with target.open("w", encoding="utf-8") as through:
+                yield through
+            return
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file, FIFO or device"
+        raise ExportTargetError(f"cannot export to {path}: it is {kind}")
+    real = Path(os.path.realpath(target)) if target.is_symlink() else target
+    if real.parts[:2] == ("/", "proc"):  # /dev/stdout → /proc/self/fd/1 → a file: write through
+        with target.open("w", encoding="utf-8") as through:
+            yield through
+        return
+    real.parent.mkdir(parents=True, exist_ok=True)
+    tmp = real.parent / f".{real.name}.{secrets.token_hex(6)}.tmp"
+    # 0o666: the kernel applies the umask, as for any new file; an existing file's mode below
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            if info is not None:
+                os.fchmod(fd, stat.S_IMODE(info.st_mode))
+                if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                    with suppress(PermissionError):  # only root may give a file away
+                        os.fchown(fd, info.st_uid, info.st_gid)
             yield handle
-        os.replace(tmp, target)
+        os.replace(tmp, real)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

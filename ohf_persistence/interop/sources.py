@@ -22,6 +22,67 @@ class SourceError(PersistenceError):
     """The input as a whole cannot be read (missing file, not JSON, wrong shape)."""
 
 
+class BadJson(ValueError):
+    """Text that ``json`` parses but an import must refuse, or cannot parse at all."""
+
+
+class _Object(dict[str, Any]):
+    """A decoded JSON object that had a repeated key (``json`` would keep only the last)."""
+
+    duplicate: str = ""
+
+
+def _find_duplicate(document: Any) -> str | None:
+    """Where the first object with a repeated key is: ``machines → "i-1": key "id"``.
+    Iterative, so a document as deep as ``json`` accepts cannot overflow the stack."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, _Object):
+            inside = " → ".join(path) or "the top-level object"
+            return f"duplicate key {json.dumps(value.duplicate, ensure_ascii=False)} in {inside}"
+        if isinstance(value, dict):
+            items = [(json.dumps(k, ensure_ascii=False), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(f"[{i}]", v) for i, v in enumerate(value)]
+        else:
+            continue
+        stack.extend((v, (*path, k)) for k, v in reversed(items))
+    return None
+
+
+def strict_loads(text: str) -> Any:
+    """``json.loads`` that refuses what an import must not guess at: a repeated key in any
+    object (json keeps the last and drops the first silently) and nesting too deep to parse.
+    Raises BadJson with a one-line reason (line and column for syntax errors)."""
+    repeated = False
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        result = dict(pairs)
+        if len(result) == len(pairs):
+            return result
+        repeated = True
+        marked = _Object(result)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked.duplicate = key
+                break
+            seen.add(key)
+        return marked
+
+    try:
+        document = json.loads(text, object_pairs_hook=pairs_hook)
+    except json.JSONDecodeError as exc:
+        raise BadJson(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise BadJson("JSON nested too deeply to read") from exc
+    if repeated:  # only then walk the document to say where
+        raise BadJson(_find_duplicate(document) or "duplicate key")
+    return document
+
+
 @dataclass(frozen=True, slots=True)
 class Parsed:
     where: str  # "line 12" or "machines" — where the record is, for reports
@@ -42,23 +103,27 @@ class JsonLinesSource:
         self.path = path
 
     def records(self, only: type[Entity] | None = None) -> Iterator[Parsed]:
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
+        # Bytes, decoded line by line: a line that is not UTF-8 is reported with its number
+        # (a text-mode file would raise UnicodeDecodeError from the middle of the loop).
+        with self.path.open("rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if not raw.strip():
                     continue
-                parsed = self._parse(number, line)
+                parsed = self._parse(number, raw)
                 if parsed is not None and (only is None or _type_is(parsed, only)):
                     yield parsed
 
     @staticmethod
-    def _parse(number: int, line: str) -> Parsed | None:
+    def _parse(number: int, raw: bytes) -> Parsed | None:
         where = f"line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
+            record = strict_loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
             return Parsed(
-                where, None, None, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+                where, None, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
             )
+        except BadJson as exc:
+            return Parsed(where, None, None, None, str(exc))
         if isinstance(record, dict) and record.get("format") == FORMAT_HEADER["format"]:
             return None
         kind = record.get("type") if isinstance(record, dict) else None
@@ -68,6 +133,8 @@ class JsonLinesSource:
             entity = record_to_entity(record)
         except ValidationError as exc:
             return Parsed(where, kind, key, None, str(exc))
+        except RecursionError:  # a value nested deeper than validation can walk
+            return Parsed(where, kind, key, None, "a value is nested too deeply")
         return Parsed(where, kind, entity.key, entity)
 
 
@@ -94,13 +161,11 @@ class OrbSource:
 
     def _load(self, file: Path) -> None:
         try:
-            document = json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SourceError(
-                f"{file}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-            ) from exc
+            document = strict_loads(file.read_text(encoding="utf-8"))
+        except BadJson as exc:
+            raise SourceError(f"{file}: {exc}") from exc
         except UnicodeDecodeError as exc:
-            raise SourceError(f"{file}: not UTF-8 text ({exc.reason})") from exc
+            raise SourceError(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         if not isinstance(document, dict):
             raise SourceError(f"{file}: ORB storage is a JSON object with sections")
         for name, section in document.items():
@@ -124,6 +189,8 @@ class OrbSource:
                     entity = from_orb(cls, key, record)
                 except ValidationError as exc:
                     yield Parsed(name, kind, key, None, str(exc))
+                except RecursionError:  # a value nested deeper than validation can walk
+                    yield Parsed(name, kind, key, None, "a value is nested too deeply")
                 else:
                     yield Parsed(name, kind, key, entity)
 

@@ -22,12 +22,20 @@ from alembic.util.exc import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from ...config import StoreConfig
-from ...domain.errors import PersistenceError, SchemaOutOfDate, ValidationError
+from ...config import StoreConfig, mask_url
+from ...domain.errors import (
+    PersistenceError,
+    SchemaNewerThanCode,
+    SchemaOutOfDate,
+    ValidationError,
+)
 from .engine import Database
 from .models import include_object_for, metadata
 
 T = TypeVar("T")
+# pg_advisory_xact_lock key ("ohfmigr" in ASCII): concurrent migrations of one PostgreSQL
+# database wait for each other instead of racing on CREATE TABLE / CREATE TYPE.
+MIGRATION_LOCK = 0x6F68666D696772
 _PACKAGE = Path(__file__).resolve().parents[2]  # .../ohf_persistence
 
 
@@ -58,6 +66,31 @@ def head_revision() -> str | None:
     return _scripts().get_current_head()
 
 
+def lock_for_migration(conn: Connection) -> None:
+    """Serialise schema changes on PostgreSQL for the rest of this transaction (SQLite's
+    write lock already does). Called by env.py too, so ``alembic upgrade`` takes it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
+def known_revisions() -> list[str]:
+    """This package's revisions, oldest first."""
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
+
+
+def newer_than_code(found: str | None, where: str) -> SchemaNewerThanCode | None:
+    """The error for a database at a revision this package does not know (None otherwise)."""
+    if found is None or found in known_revisions():
+        return None
+    return SchemaNewerThanCode(
+        f"{where} is at schema revision {found}, which this ohf-persistence does not know "
+        f"(its newest is {head_revision()}): the database was migrated by a newer version; "
+        "upgrade ohf-persistence to use it (read-only commands such as export still work "
+        "while the tables are readable)",
+        revision=found,
+    )
+
+
 async def _run(db: Database, work: Callable[[Connection], T]) -> T:
     try:
         async with db.transaction() as conn:
@@ -75,15 +108,61 @@ async def _with_db(config: StoreConfig, work: Callable[[Connection], T]) -> T:
 
 
 async def upgrade_db(db: Database, revision: str = "head") -> None:
-    await _run(db, lambda conn: command.upgrade(alembic_config(conn), revision))
+    where = f"{db.backend} at {db.errors.url}"
+    await _run(db, lambda conn: _step(conn, "upgrade", revision, where))
 
 
 def _current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def _position(revision: str | None) -> int:
+    return 0 if revision is None else known_revisions().index(revision) + 1
+
+
+def _target(revision: str) -> tuple[bool, str | None]:
+    """(True, the revision id ``revision`` names — None for base), or (False, None) when it is
+    relative (``+1``, ``-1``) or unknown: then Alembic decides."""
+    try:
+        script = _scripts().get_revision(revision)
+    except Exception:  # Alembic raises several error types for relative or unknown names
+        return False, None
+    return True, None if script is None else script.revision
+
+
+def _step(
+    conn: Connection, direction: str, revision: str, where: str
+) -> tuple[str | None, str | None]:
+    """One upgrade or downgrade, under the migration lock; returns (before, after) as read
+    inside the same transaction, so what is reported is what happened."""
+    lock_for_migration(conn)
+    before = _current(conn)
+    if (newer := newer_than_code(before, where)) is not None:
+        raise newer
+    resolved, target = _target(revision)
+    if resolved:
+        ahead = _position(target) > _position(before)
+        behind = _position(target) < _position(before)
+        if direction == "upgrade" and behind:
+            raise ValidationError(
+                f"migrate refused: {where} is at {before}, and {revision} is older; migrate "
+                f"only goes forward (use `ohf-persistence downgrade --revision {revision}`)",
+                field="revision",
+            )
+        if direction == "downgrade" and ahead:
+            raise ValidationError(
+                f"downgrade refused: {where} is at {before or 'base (no schema)'}, and "
+                f"{revision} is newer; downgrade only goes back (use `ohf-persistence migrate`)",
+                field="revision",
+            )
+    run = command.upgrade if direction == "upgrade" else command.downgrade
+    run(alembic_config(conn), revision)
+    return before, _current(conn)
+
+
 async def verify_head(db: Database) -> None:
-    """Raise SchemaOutOfDate unless the database is at this code's head revision."""
+    """Raise SchemaOutOfDate unless the database is at this code's head revision
+    (SchemaNewerThanCode when a newer package migrated it)."""
     head = head_revision()
     try:
         rows = await db.fetch(text("SELECT version_num FROM alembic_version"))
@@ -93,6 +172,9 @@ async def verify_head(db: Database) -> None:
             f"{head}); {db.errors.migrate_hint()}"
         ) from exc
     found = sorted(str(row[0]) for row in rows)
+    for revision in found:
+        if (newer := newer_than_code(revision, f"{db.backend} at {db.errors.url}")) is not None:
+            raise newer
     if found != [head]:
         at = ", ".join(found) or "none"
         raise SchemaOutOfDate(
@@ -101,12 +183,17 @@ async def verify_head(db: Database) -> None:
         )
 
 
-async def migrate(config: StoreConfig, revision: str = "head") -> None:
-    await _with_db(config, lambda conn: command.upgrade(alembic_config(conn), revision))
+async def migrate(config: StoreConfig, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade to ``revision``; returns (revision before, revision after). Refuses to go back
+    and refuses a database migrated by a newer package."""
+    where = f"{config.backend} at {mask_url(config.url)}"
+    return await _with_db(config, lambda conn: _step(conn, "upgrade", revision, where))
 
 
-async def downgrade(config: StoreConfig, revision: str = "-1") -> None:
-    await _with_db(config, lambda conn: command.downgrade(alembic_config(conn), revision))
+async def downgrade(config: StoreConfig, revision: str) -> tuple[str | None, str | None]:
+    """Downgrade to ``revision`` (``base`` drops every table); returns (before, after)."""
+    where = f"{config.backend} at {mask_url(config.url)}"
+    return await _with_db(config, lambda conn: _step(conn, "downgrade", revision, where))
 
 
 async def current(config: StoreConfig) -> str | None:
@@ -116,6 +203,13 @@ async def current(config: StoreConfig) -> str | None:
 def _differences(conn: Connection) -> list[str]:
     found: list[str] = []
     revision, head = _current(conn), head_revision()
+    if revision is not None and revision not in known_revisions():
+        # a newer package's schema: comparing it with our models would list its additions
+        # as differences to remove, which is the wrong advice
+        return [
+            f"schema revision is {revision}, unknown to this ohf-persistence (head {head}): "
+            "the database was migrated by a newer version; upgrade ohf-persistence"
+        ]
     if revision != head:
         found.append(f"schema revision is {revision or 'none'}, head is {head}")
     context = MigrationContext.configure(
@@ -152,3 +246,21 @@ async def history(config: StoreConfig | None = None) -> list[str]:
         doc = (script.doc or "").strip().splitlines()[0] if script.doc else ""
         lines.append(f"{script.revision}{mark}: {doc}")
     return lines
+
+
+async def open_newer_for_reading(config: StoreConfig, logger: Any = None) -> Any:
+    """A store on a database migrated by a newer package, for reading only (``export``
+    takes its backup this way). It reads this code's columns; a table the newer schema made
+    unreadable fails on the first read, with the driver error translated as usual."""
+    from .store import SqlStore
+
+    db = Database(config)
+    try:
+        rows = await db.fetch(text("SELECT version_num FROM alembic_version"))
+        found = [str(row[0]) for row in rows]
+        if not any(newer_than_code(r, "") for r in found):
+            raise SchemaOutOfDate(f"{config.backend} at {mask_url(config.url)} is not newer")
+    except BaseException:
+        await db.close()
+        raise
+    return SqlStore(db, logger)
