@@ -1,19 +1,26 @@
 """The contract suite, shipped so any backend (yours too) can be checked against DESIGN.md.
 
-Subclass ``StoreContract`` in a pytest module and provide an async fixture ``store`` that
-yields a fresh, empty, migrated ``Store`` per test (pytest-asyncio, ``asyncio_mode = "auto"``
-or the class-level ``asyncio`` mark these classes carry)::
+Subclass ``StoreContract`` (every contract below in one class) in a pytest module and give it
+a fixture ``store`` that yields a fresh, empty, migrated ``Store`` per test. The tests carry
+pytest-asyncio's ``asyncio`` mark, so they run under its default *strict* mode; in strict mode
+an async fixture must be declared with ``pytest_asyncio.fixture`` (``asyncio_mode = "auto"``
+also accepts ``pytest.fixture``)::
 
-    import pytest
+    import pytest_asyncio
     from ohf_persistence import open_store
     from ohf_persistence.testing import StoreContract
 
     class TestMyDatabase(StoreContract):
-        @pytest.fixture
+        @pytest_asyncio.fixture
         async def store(self):
-            async with open_store("postgresql+asyncpg://me@db/scratch") as store:
-                yield store   # empty it first
+            async with open_store("sqlite+aiosqlite:///:memory:") as store:
+                yield store   # a shared database: empty it first
+
+The contracts can also be subclassed one by one (``RepositoryContract``, ``VersionContract``,
+…) to run part of the suite. Needs ``pytest`` and ``pytest-asyncio`` (the ``dev`` extra).
 """
+
+import pytest
 
 from .builders import make_machine, make_request, make_template, snapshot
 from .queries import FilterContract, PagingContract
@@ -27,7 +34,8 @@ from .unit_of_work import UnitOfWorkContract
 from .values import ValuesContract
 from .versions import StatusContract, VersionContract
 
-CONTRACTS = (
+
+class StoreContract(
     RepositoryContract,
     TemplateQueriesContract,
     RequestQueriesContract,
@@ -38,16 +46,20 @@ CONTRACTS = (
     StatusContract,
     UnitOfWorkContract,
     ValuesContract,
-)
+):
+    """Every contract of the suite; subclass it and provide the ``store`` fixture."""
+
+    pytestmark = pytest.mark.asyncio
+
 
 __all__ = [
-    "CONTRACTS",
     "FilterContract",
     "MachineQueriesContract",
     "PagingContract",
     "RepositoryContract",
     "RequestQueriesContract",
     "StatusContract",
+    "StoreContract",
     "TemplateQueriesContract",
     "UnitOfWorkContract",
     "ValuesContract",

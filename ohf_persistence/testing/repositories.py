@@ -20,9 +20,15 @@ from .builders import KINDS, make_machine, make_request, make_template, repo, sn
 ODD_KEYS = ["b", "B", "a-1", "a_1", "a", "Z", "é", "中", "z9", "A", "a1", "~x"]
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
 class RepositoryContract:
     pytestmark = pytest.mark.asyncio
+
+    # A parametrized fixture, not a class-level parametrize mark: the mark would be inherited
+    # by every test of a class that combines the contracts (StoreContract).
+    @pytest.fixture(params=list(KINDS))
+    def kind(self, request: pytest.FixtureRequest) -> str:
+        name: str = request.param
+        return name
 
     async def test_get_by_id_of_missing_key_is_none(self, store: Store, kind: str) -> None:
         assert await repo(store, kind).get_by_id("nope") is None
@@ -181,7 +187,7 @@ class TemplateQueriesContract:
 class RequestQueriesContract:
     pytestmark = pytest.mark.asyncio
 
-    async def test_get_by_status(self, store: Store) -> None:
+    async def test_requests_get_by_status(self, store: Store) -> None:
         await store.requests.save_many(
             [
                 make_request("r3", status=RequestStatus.COMPLETE),
@@ -242,7 +248,7 @@ class MachineQueriesContract:
         assert [m.key for m in found] == ["i-2", "i-3"]
         assert await store.machines.get_by_return_request_id("ret-none") == []
 
-    async def test_get_by_status(self, store: Store) -> None:
+    async def test_machines_get_by_status(self, store: Store) -> None:
         await store.machines.save_many(
             [
                 make_machine("i-2", status=MachineStatus.SHUTTING_DOWN),

@@ -20,9 +20,14 @@ from ..ports import Store
 from .builders import KINDS, make_machine, make_request, repo, snapshot
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
 class VersionContract:
     pytestmark = pytest.mark.asyncio
+
+    # a parametrized fixture, not a class mark, so StoreContract can combine the contracts
+    @pytest.fixture(params=list(KINDS))
+    def kind(self, request: pytest.FixtureRequest) -> str:
+        name: str = request.param
+        return name
 
     async def test_insert_of_a_taken_key_raises_already_exists(
         self, store: Store, kind: str
