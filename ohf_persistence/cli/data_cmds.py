@@ -11,7 +11,16 @@ from ..config import StoreConfig, open_store
 from ..domain import MachineStatus, RequestStatus, RequestType, SchemaNewerThanCode
 from ..interop import FORMATS, ImportRefused, copy_store, export_store, import_file
 from ..ports import Store
-from .common import common_options, emit_json, progress, shown, store_config, table, warn
+from .common import (
+    common_options,
+    emit_json,
+    progress,
+    shown,
+    sqlite_file,
+    store_config,
+    table,
+    warn,
+)
 
 
 def register(sub: Any) -> None:
@@ -137,7 +146,9 @@ async def export(args: argparse.Namespace) -> int:
 async def import_(args: argparse.Namespace) -> int:
     config = store_config(args.url)
     fmt = _format(args.path, args.format)
-    async with open_store(config) as store:
+    file = sqlite_file(config)
+    # a new local SQLite file is created at head (like the demo); any other store must exist
+    async with open_store(config, migrate=file is not None and not file.exists()) as store:
         try:
             report = await import_file(
                 store,
