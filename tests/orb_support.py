@@ -15,18 +15,18 @@ from tests.test_interop_support import FIXTURE_FILE, store_backends
 
 pytest.importorskip("orb", reason="ORB tests need orb-py (the test extra installs it)")
 
-from orb.infrastructure.storage.json.unit_of_work import JSONUnitOfWork  # noqa: E402
-from orb.infrastructure.storage.repositories.machine_repository import (  # noqa: E402
+from orb.infrastructure.storage.json.unit_of_work import JSONUnitOfWork
+from orb.infrastructure.storage.repositories.machine_repository import (
     MachineSerializer,
 )
-from orb.infrastructure.storage.repositories.request_repository import (  # noqa: E402
+from orb.infrastructure.storage.repositories.request_repository import (
     RequestSerializer,
 )
-from orb.infrastructure.storage.repositories.template_repository import (  # noqa: E402
+from orb.infrastructure.storage.repositories.template_repository import (
     TemplateSerializer,
 )
 
-from ohf_persistence.orb.unit_of_work import OhfUnitOfWork  # noqa: E402
+from ohf_persistence.orb.unit_of_work import OhfUnitOfWork
 
 SERIALIZERS: dict[str, Any] = {
     "templates": TemplateSerializer(),
@@ -110,3 +110,29 @@ def ohf_url(url_factory: Callable[[], Any]) -> str:
 def ohf_store(ohf_url: str) -> Iterator[sync.SyncStore]:
     with sync.open_store(ohf_url) as store:
         yield store
+
+
+def rmw_worker(url: str, request_id: str, label: str, barrier: Any, results: Any) -> None:
+    """One process of the lost-update test: read the request in an ORB unit of work, wait for
+    the other process to have read it too, add ``label`` to its metadata, save; on ORB's
+    ConcurrencyError re-read and retry (what ORB's handlers do)."""
+    from orb.domain.base.exceptions import ConcurrencyError
+
+    attempts = conflicts = 0
+    with sync.open_store(url) as store:
+        factory = ohf_factory(store)
+        while True:
+            attempts += 1
+            try:
+                with factory.create_unit_of_work() as uow:
+                    request = uow.requests.find_by_request_id(request_id)
+                    if attempts == 1:
+                        barrier.wait(60)  # both processes hold the same version now
+                    metadata = {**request.metadata, label: attempts}
+                    uow.requests.save(request.model_copy(update={"metadata": metadata}))
+                break
+            except ConcurrencyError:
+                conflicts += 1
+                if attempts > 5:
+                    raise
+    results.put((label, attempts, conflicts))

@@ -72,7 +72,11 @@ def _reads(twin: Twin, data: dict[str, list[Any]]) -> None:
     twin.run(lambda u: u.templates.find_active_templates())
     twin.run(lambda u: u.requests.count_by_status())
     twin.run(lambda u: u.machines.count_by_status())
-    twin.run(lambda u: u.requests.find_by_ids([str(r.request_id) for r in requests] + ["req-00000000-0000-4000-8000-000000000000"]))
+    twin.run(
+        lambda u: u.requests.find_by_ids(
+            [str(r.request_id) for r in requests] + ["req-00000000-0000-4000-8000-000000000000"]
+        )
+    )
     for request in requests:
         rid = str(request.request_id)
         twin.run(lambda u, r=rid: u.requests.find_by_request_id(r))
