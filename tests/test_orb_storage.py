@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from orb.application.services.admin.cleanup_database import CleanupDatabaseService
+from orb.domain.machine.value_objects import MachineStatus
+from orb.domain.request.value_objects import RequestStatus, RequestType
 
 from ohf_persistence import sync
 from tests.orb_support import (
@@ -23,10 +25,6 @@ from tests.orb_support import (
     ohf_url,
     sample,
 )
-
-from orb.application.services.admin.cleanup_database import CleanupDatabaseService  # noqa: I001
-from orb.domain.machine.value_objects import MachineStatus
-from orb.domain.request.value_objects import RequestStatus, RequestType
 
 __all__ = ["backend", "ohf_store", "ohf_url"]  # fixtures used by the tests below
 

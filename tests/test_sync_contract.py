@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ohf_persistence import downgrade, sync
-from ohf_persistence.testing import CONTRACTS
+from ohf_persistence.testing import StoreContract
 
 
 class _AsyncCalls:
@@ -111,6 +111,5 @@ async def store(sync_url: str) -> AsyncIterator[AsyncFacade]:
         await facade.close()
 
 
-for _contract in CONTRACTS:
-    _name = "TestSync" + _contract.__name__.removesuffix("Contract")
-    globals()[_name] = type(_name, (_contract,), {"__module__": __name__})
+class TestSyncStore(StoreContract):
+    """Every contract, on the sync API (the module's ``store`` fixture)."""
