@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from .cpu import Backends, Meter, backends_visible, process_cpu, with_backends
 from .raw_sql import RawDriver, Row, raw_table_ddl
 
 _JSON = frozenset({"security_group_ids", "tags", "metadata", "provider_data"})
@@ -55,6 +56,20 @@ class RawPostgres(RawDriver):
         )
         self._delete = f"DELETE FROM {t} WHERE machine_id = $1"
         self._inserts: dict[int, str] = {}
+        width = len(self.names)
+        self._insert_one = (
+            self._insert_head
+            + "("
+            + ", ".join(f"${c + 1}" for c in range(width))
+            + ") ON CONFLICT (machine_id) DO NOTHING"
+        )
+        others = [n for n in self.names if n != "machine_id"]
+        sets = ", ".join(f"{n} = ${i + 1}" for i, n in enumerate(others))
+        self._update_versioned = (
+            f"UPDATE {t} SET {sets} WHERE machine_id = ${len(others) + 1}"
+            f" AND version = ${len(others) + 2}"
+        )
+        self._convert_others = [(n, fn) for n, fn in self._convert if n != "machine_id"]
 
     async def open(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
@@ -65,6 +80,19 @@ class RawPostgres(RawDriver):
         # What an application on raw asyncpg does so JSON columns arrive as dicts and lists.
         await self._conn.set_type_codec(
             "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+    async def meters(self) -> tuple[Meter, Meter, Callable[[], Awaitable[None]] | None]:
+        """Both sides' CPU includes their server backends (a server on this machine)."""
+        port = int(await self._conn.fetchval("SELECT inet_server_port()") or 5432)
+        backends = Backends(self._conn, port)
+        await backends.refresh()
+        if not backends_visible(backends.raw):
+            return process_cpu, process_cpu, None  # a remote server: this process only
+        return (
+            with_backends(lambda: backends.ours),
+            with_backends(lambda: backends.raw),
+            backends.refresh,
         )
 
     async def close(self) -> None:
@@ -95,6 +123,15 @@ class RawPostgres(RawDriver):
         params = [fn(row[name]) for row in rows for name, fn in convert]
         # A single statement is its own transaction.
         await self._conn.execute(self._insert_sql(len(rows)), *params)
+
+    async def insert_one(self, row: Mapping[str, Any]) -> bool:
+        params = [fn(row[name]) for name, fn in self._convert]
+        return _count(await self._conn.execute(self._insert_one, *params)) == 1
+
+    async def update_versioned(self, row: Mapping[str, Any], expected: int) -> bool:
+        params = [fn(row[name]) for name, fn in self._convert_others]
+        tag = await self._conn.execute(self._update_versioned, *params, row["machine_id"], expected)
+        return _count(tag) == 1
 
     async def get(self, key: str) -> Row | None:
         record = await self._conn.fetchrow(self._get, key)

@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..domain import Machine
+from ..domain import Machine, MachineStatus, utcnow
 from ..domain.statuses import MACHINE_SOURCES
-from .phases import TICK, Outcome, Tick
-from .workload import PAGE_SIZE, UPDATE_REASON, UPDATE_TARGET, Workload
+from .cpu import Meter, process_cpu
+from .phases import NAMES, Outcome, Slice
+from .workload import PAGE_SIZE, UPDATE_REASON, UPDATE_TARGET, Workload, public_ip
 
 Row = dict[str, Any]
 
@@ -73,6 +74,11 @@ class RawDriver(ABC):
     @abstractmethod
     async def open(self) -> None: ...
 
+    async def meters(self) -> tuple[Meter, Meter, Callable[[], Awaitable[None]] | None]:
+        """CPU meters of our side and of this baseline, and a refresh to call before each
+        phase. Default: everything runs in this process (SQLite)."""
+        return process_cpu, process_cpu, None
+
     @abstractmethod
     async def close(self) -> None: ...
 
@@ -84,7 +90,17 @@ class RawDriver(ABC):
 
     @abstractmethod
     async def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """One transaction: one multi-row INSERT of ``rows``."""
+        """One multi-row INSERT of ``rows`` (one statement: its own transaction)."""
+
+    @abstractmethod
+    async def insert_one(self, row: Mapping[str, Any]) -> bool:
+        """``INSERT … ON CONFLICT (key) DO NOTHING`` of one row, autocommitted; True when
+        the row went in (the guard an insert of a new entity needs)."""
+
+    @abstractmethod
+    async def update_versioned(self, row: Mapping[str, Any], expected: int) -> bool:
+        """``UPDATE … SET every column WHERE key = … AND version = expected``, autocommitted;
+        True when one row changed."""
 
     @abstractmethod
     async def get(self, key: str) -> Row | None: ...
@@ -117,113 +133,130 @@ class RawDriver(ABC):
 
 
 class RawPhases:
-    """The same phases as ``phases.py`` on a raw driver."""
+    """The same phases as ``phases.OurPhases`` on a raw driver, call for call."""
 
     def __init__(self, driver: RawDriver, w: Workload, save_chunk: int) -> None:
         self.driver = driver
         self.w = w
         self.save_chunk = save_chunk
         self.rows = plain_rows(w)
+        self.bulk = self.rows[: len(w.bulk)]
+        self.singles = self.rows[len(w.bulk) :]
+        self.lookup_order = list(w.lookup_order)
+        self.request_ids = [r.request_id for r in w.requests]
+        self.statuses = [s.value for s in MachineStatus]
+        self.chunks = list(w.instance_id_chunks())
+        self.sources = sorted(s.value for s in MACHINE_SOURCES[UPDATE_TARGET])
+        self._after: str | None = None  # page: the last key of the previous page
 
-    async def save_many(self, tick: Tick) -> Outcome:
-        for start in range(0, len(self.rows), self.save_chunk):
-            batch = self.rows[start : start + self.save_chunk]
-            await self.driver.insert(batch)
-            tick(len(batch))
-        return Outcome(len(self.rows), len(self.rows))
-
-    async def get_by_id(self, tick: Tick) -> Outcome:
-        found = 0
-        for n, key in enumerate(self.w.lookup_order, 1):
-            if await self.driver.get(key) is not None:
-                found += 1
-            if n % TICK == 0:
-                tick(TICK)
-        return Outcome(len(self.w.lookup_order), found)
-
-    async def get_by_request_id(self, tick: Tick) -> Outcome:
-        rows = 0
-        for n, request in enumerate(self.w.requests, 1):
-            rows += len(await self.driver.select_eq("request_id", request.request_id))
-            if n % TICK == 0:
-                tick(TICK)
-        return Outcome(len(self.w.requests), rows)
-
-    async def get_by_status(self, tick: Tick) -> Outcome:
-        from ..domain import MachineStatus
-
-        rows = 0
-        for status in MachineStatus:
-            rows += len(await self.driver.select_eq("status", status.value))
-            tick(1)
-        return Outcome(len(MachineStatus), rows)
-
-    async def get_by_instance_ids(self, tick: Tick) -> Outcome:
+    async def save_many(self, start: int, stop: int) -> Outcome:
         outcome = Outcome(0, 0)
-        for ids in self.w.instance_id_chunks():
+        chunk = self.save_chunk
+        for call in range(start, stop):
+            batch = self.bulk[call * chunk : (call + 1) * chunk]
+            await self.driver.insert(batch)
+            outcome.batches.append(len(batch))
+            outcome.ops += len(batch)
+        outcome.rows = outcome.ops
+        return outcome
+
+    async def save_new(self, start: int, stop: int) -> Outcome:
+        insert, singles = self.driver.insert_one, self.singles
+        for i in range(start, stop):
+            row = singles[i]
+            row["version"], row["updated_at"] = 1, utcnow()  # what save stamps
+            if not await insert(row):
+                raise RuntimeError(f"raw insert of {row['machine_id']} found the key taken")
+        return Outcome(stop - start, stop - start)
+
+    async def save_changed(self, start: int, stop: int) -> Outcome:
+        update, rows = self.driver.update_versioned, self.rows
+        for i in range(start, stop):
+            row = rows[i]
+            row["public_ip"] = public_ip(i)
+            expected = row["version"]
+            row["version"], row["updated_at"] = expected + 1, utcnow()
+            if not await update(row, expected):
+                raise RuntimeError(f"raw update of {row['machine_id']} found another version")
+        return Outcome(stop - start, stop - start)
+
+    async def get_by_id(self, start: int, stop: int) -> Outcome:
+        found = 0
+        get, keys = self.driver.get, self.lookup_order
+        n = len(keys)
+        for i in range(start, stop):
+            if await get(keys[i % n]) is not None:
+                found += 1
+        return Outcome(stop - start, found)
+
+    async def get_by_request_id(self, start: int, stop: int) -> Outcome:
+        rows = 0
+        select, ids = self.driver.select_eq, self.request_ids
+        n = len(ids)
+        for i in range(start, stop):
+            rows += len(await select("request_id", ids[i % n]))
+        return Outcome(stop - start, rows)
+
+    async def get_by_status(self, start: int, stop: int) -> Outcome:
+        rows = 0
+        statuses = self.statuses
+        n = len(statuses)
+        for i in range(start, stop):
+            rows += len(await self.driver.select_eq("status", statuses[i % n]))
+        return Outcome(stop - start, rows)
+
+    async def get_by_instance_ids(self, start: int, stop: int) -> Outcome:
+        outcome = Outcome(stop - start, 0)
+        chunks = self.chunks
+        n = len(chunks)
+        for i in range(start, stop):
+            ids = chunks[i % n]
             by_key = {row["machine_id"]: row for row in await self.driver.select_keys(ids)}
             # The caller's order, like the port's get_by_instance_ids.
             outcome.rows += len([by_key[k] for k in ids if k in by_key])
-            outcome.ops += 1
-            tick(1)
+            outcome.batches.append(len(ids))
         return outcome
 
-    async def update_status(self, tick: Tick) -> Outcome:
-        from ..domain import utcnow
-
-        sources = sorted(s.value for s in MACHINE_SOURCES[UPDATE_TARGET])
+    async def update_status(self, start: int, stop: int) -> Outcome:
         changed = 0
+        update, rows, sources = self.driver.update_status, self.rows, self.sources
         target = UPDATE_TARGET.value
-        for n, row in enumerate(self.rows, 1):
-            key = row["machine_id"]
-            if await self.driver.update_status(key, target, UPDATE_REASON, sources, utcnow()):
+        for i in range(start, stop):
+            if await update(rows[i]["machine_id"], target, UPDATE_REASON, sources, utcnow()):
                 changed += 1
-            if n % TICK == 0:
-                tick(TICK)
-        return Outcome(len(self.rows), changed)
+        return Outcome(stop - start, changed)
 
-    async def page(self, tick: Tick) -> Outcome:
+    async def page(self, start: int, stop: int) -> Outcome:
+        """Keyset pages of the run's key range (one row more than a page tells whether
+        another follows); after the last page it starts again, like ``OurPhases.page``."""
         low, high = self.w.key_range
-        outcome = Outcome(0, 0)
-        after: str | None = None
-        while True:
-            rows = await self.driver.page(low, high, after, PAGE_SIZE + 1)
+        outcome = Outcome(stop - start, 0)
+        for _ in range(start, stop):
+            rows = await self.driver.page(low, high, self._after, PAGE_SIZE + 1)
             items = rows[:PAGE_SIZE]
-            outcome.ops += 1
             outcome.rows += len(items)
-            tick(1)
-            if len(rows) <= PAGE_SIZE:
-                return outcome
-            after = items[-1]["machine_id"]
+            self._after = items[-1]["machine_id"] if len(rows) > PAGE_SIZE else None
+        return outcome
 
-    async def delete(self, tick: Tick) -> Outcome:
+    async def delete(self, start: int, stop: int) -> Outcome:
         removed = 0
-        for n, row in enumerate(self.rows, 1):
-            if await self.driver.delete(row["machine_id"]):
+        remove, rows = self.driver.delete, self.rows
+        for i in range(start, stop):
+            if await remove(rows[i]["machine_id"]):
                 removed += 1
-            if n % TICK == 0:
-                tick(TICK)
-        return Outcome(len(self.rows), removed)
+        return Outcome(stop - start, removed)
 
-    def by_name(self) -> dict[str, Callable[[Tick], Awaitable[Outcome]]]:
-        return {
-            "save_many": self.save_many,
-            "get_by_id": self.get_by_id,
-            "get_by_request_id": self.get_by_request_id,
-            "get_by_status": self.get_by_status,
-            "get_by_instance_ids": self.get_by_instance_ids,
-            "update_status": self.update_status,
-            "page": self.page,
-            "delete": self.delete,
-        }
+    def by_name(self) -> dict[str, Slice]:
+        return {name: getattr(self, name) for name in NAMES}
 
 
-def open_driver(backend: str, url: str, table: str) -> RawDriver:
-    """The raw driver for a SQL store URL (same database, its own table)."""
+def open_driver(backend: str, url: str, table: str, *, own_file: bool = False) -> RawDriver:
+    """The raw driver for a SQL store URL: the same database (on SQLite with ``own_file``, a
+    file of its own next to the store's), its own table."""
     if backend == "sqlite":
         from .raw_sqlite import RawSqlite
 
-        return RawSqlite(url, table)
+        return RawSqlite(url, table, own_file)
     from .raw_postgres import RawPostgres
 
     return RawPostgres(url, table)

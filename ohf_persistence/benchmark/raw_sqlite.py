@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -30,15 +31,26 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _remove_database(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(path + suffix).unlink(missing_ok=True)
+
+
 def sqlite_path(url: str) -> str:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     return path if path and path != ":memory:" else ":memory:"
 
 
 class RawSqlite(RawDriver):
-    def __init__(self, url: str, table: str) -> None:
+    """``own_file``: the table lives in a database file of its own next to the store's (removed
+    on close), so each side's WAL checkpoints are paid by that side's own writes."""
+
+    def __init__(self, url: str, table: str, own_file: bool = False) -> None:
         super().__init__(table)
         self.path = sqlite_path(url)
+        self.own_file = own_file and self.path != ":memory:"
+        if self.own_file:
+            self.path = str(Path(self.path).with_name(f"{table}.db"))
         self._conn: aiosqlite.Connection | None = None
         self._convert: list[tuple[str, Callable[[Any], Any]]] = [
             (n, _json if n in _JSON else _when if n in _WHEN else _same) for n in self.names
@@ -61,6 +73,13 @@ class RawSqlite(RawDriver):
             " updated_at = ? WHERE machine_id = ? AND status IN "
         )
         self._delete = f"DELETE FROM {t} WHERE machine_id = ?"
+        self._insert_one = f"{self._insert_head}{self._row} ON CONFLICT (machine_id) DO NOTHING"
+        others = [n for n in self.names if n != "machine_id"]
+        self._update_versioned = (
+            f"UPDATE {t} SET {', '.join(f'{n} = ?' for n in others)}"
+            " WHERE machine_id = ? AND version = ?"
+        )
+        self._convert_others = [(n, fn) for n, fn in self._convert if n != "machine_id"]
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -68,8 +87,9 @@ class RawSqlite(RawDriver):
         return self._conn
 
     async def open(self) -> None:
-        # Autocommit (isolation_level=None): single statements commit on their own, bulk
-        # inserts use an explicit BEGIN/COMMIT. Same pragmas as the adapter's connections.
+        # Autocommit (isolation_level=None): every statement commits on its own. Same pragmas
+        # as the adapter's connections. Writes read ``cursor.rowcount`` straight after execute:
+        # one thread hop per statement, as a careful aiosqlite user writes it.
         self._conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=5.0)
         if self.path != ":memory:":
             await self._conn.execute("PRAGMA journal_mode=WAL")
@@ -80,6 +100,8 @@ class RawSqlite(RawDriver):
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+        if self.own_file:
+            _remove_database(self.path)
 
     async def create(self) -> None:
         for statement in raw_table_ddl("sqlite", self.table):
@@ -102,14 +124,20 @@ class RawSqlite(RawDriver):
     async def insert(self, rows: Sequence[Mapping[str, Any]]) -> None:
         convert = self._convert
         params = [fn(row[name]) for row in rows for name, fn in convert]
-        sql = self._insert_head + ", ".join([self._row] * len(rows))
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            await self.conn.execute(sql, params)
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
-        await self.conn.execute("COMMIT")
+        # One statement in autocommit mode is its own transaction (all rows or none).
+        await self.conn.execute(self._insert_head + ", ".join([self._row] * len(rows)), params)
+
+    async def insert_one(self, row: Mapping[str, Any]) -> bool:
+        params = [fn(row[name]) for name, fn in self._convert]
+        # One thread hop: the cursor's rowcount is read without another call (no close()).
+        cursor = await self.conn.execute(self._insert_one, params)
+        return bool(cursor.rowcount == 1)
+
+    async def update_versioned(self, row: Mapping[str, Any], expected: int) -> bool:
+        params = [fn(row[name]) for name, fn in self._convert_others]
+        params += [row["machine_id"], expected]
+        cursor = await self.conn.execute(self._update_versioned, params)
+        return bool(cursor.rowcount == 1)
 
     async def get(self, key: str) -> Row | None:
         rows = await self.conn.execute_fetchall(self._get, (key,))
@@ -126,16 +154,16 @@ class RawSqlite(RawDriver):
         self, key: str, status: str, reason: str, sources: Sequence[str], now: datetime
     ) -> bool:
         sql = self._update + "(" + ", ".join("?" * len(sources)) + ")"
-        async with self.conn.execute(sql, (status, reason, _when(now), key, *sources)) as cur:
-            return cur.rowcount == 1
+        cursor = await self.conn.execute(sql, (status, reason, _when(now), key, *sources))
+        return bool(cursor.rowcount == 1)
 
     async def page(self, low: str, high: str, after: str | None, limit: int) -> list[Row]:
         rows = await self.conn.execute_fetchall(self._page, (low, high, after or "", limit))
         return self._dicts(rows)
 
     async def delete(self, key: str) -> bool:
-        async with self.conn.execute(self._delete, (key,)) as cur:
-            return cur.rowcount == 1
+        cursor = await self.conn.execute(self._delete, (key,))
+        return bool(cursor.rowcount == 1)
 
     async def delete_range(self, low: str, high: str) -> int:
         sql = f"DELETE FROM {self.table} WHERE machine_id >= ? AND machine_id < ?"

@@ -1,7 +1,9 @@
 """Running the bench: our store and the raw baseline phase by phase, then cleaning up.
 
-Ours and raw alternate per phase (ours first), so a burst of load from elsewhere on the machine
-hits both sides of a ratio rather than one whole run.
+Within a phase, ours and raw run interleaved in rounds: round k runs the same slice of calls on
+both sides, back to back, ours first in even rounds and raw first in odd ones (A B, B A, ...).
+Slices are short (a phase has up to ``TARGET_ROUNDS`` rounds), so a burst of load from
+elsewhere on the machine hits a round or two, and the median ratio over rounds ignores them.
 """
 
 from __future__ import annotations
@@ -10,20 +12,18 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from ..config import mask_url, open_store, resolve_config
-from ..domain import MachineStatus
 from ..ports import Store
-from . import phases
+from .cpu import Meter, process_cpu
 from .dynamo_calls import SIMULATED_RTT, CallCounter, Minimum, simulated_latency
-from .phases import NAMES, Outcome, Tick
+from .phases import NAMES, READS, OurPhases, Outcome, Slice, natural_calls
 from .raw_sql import RawDriver, RawPhases, open_driver
-from .report import PhaseResult, Report
-from .workload import INSTANCE_ID_CHUNK, PAGE_SIZE, Workload, build
+from .report import PhaseResult, Report, RunsReport
+from .workload import Workload, build
 
 # Machines per save_many call (one unit of work each): SQL writes them as one multi-row INSERT,
 # DynamoDB's transactions hold at most 100 items.
@@ -52,31 +52,83 @@ def no_bar(label: str, total: int | None) -> Bar:
     return _NoBar()
 
 
-def expected_ops(w: Workload) -> dict[str, int]:
-    return {
-        "save_many": w.size,
-        "get_by_id": w.size,
-        "get_by_request_id": len(w.requests),
-        "get_by_status": len(MachineStatus),
-        "get_by_instance_ids": math.ceil(w.size / INSTANCE_ID_CHUNK),
-        "update_status": w.size,
-        "page": max(1, math.ceil(w.size / PAGE_SIZE)),
-        "delete": w.size,
-    }
+SLICE_SECONDS = 0.04  # our side's time per round: long enough to average the scheduler's
+# time slices (a few ms) out, short enough that load from elsewhere hits both sides alike
+MIN_ROUNDS = 30  # with a baseline, read phases repeat their items to get at least this many
+MAX_PASSES = 50  # ... but never more passes than this over a read phase's items
 
 
-async def timed(
-    run: Callable[[Tick], Awaitable[Outcome]], bar: BarFactory, label: str, total: int
-) -> tuple[Outcome, float]:
-    gc.collect()  # start every timed phase from the same heap state
-    progress = bar(label, total)
-    start = time.perf_counter()
+async def measure(
+    name: str,
+    ours: Slice,
+    raw: Slice | None,
+    calls: int,
+    bar: BarFactory,
+    *,
+    repeatable: bool = False,
+    ours_cpu: Meter = process_cpu,
+    raw_cpu: Meter = process_cpu,
+) -> tuple[PhaseResult, Outcome, Outcome | None]:
+    """Run a phase's ``calls`` in rounds, ours and raw interleaved, and time every slice.
+
+    Each round runs the same calls on both sides; its size is adapted so that our side takes
+    about SLICE_SECONDS. A ``repeatable`` (read-only) phase with a baseline goes on past its
+    ``calls`` (more passes over the same items) until it has MIN_ROUNDS rounds.
+    """
+    gc.collect()  # start every phase from the same heap state
+    ours_done, raw_done = Outcome(0, 0), Outcome(0, 0)
+    rounds: list[tuple[float, float]] = []
+    cpu_rounds: list[tuple[float, float]] = []
+    round_calls: list[int] = []
+    our_total = raw_total = 0.0
+    min_rounds = MIN_ROUNDS if raw is not None and repeatable else 0
+    limit = calls * MAX_PASSES if min_rounds else calls
+    per_round = max(1, calls // 100)
+    progress = bar(name, calls)
+    wall = time.perf_counter
+
+    async def timed(
+        side: Slice, cpu: Meter, start: int, stop: int, into: Outcome
+    ) -> tuple[float, float]:
+        began_cpu = cpu()
+        began = wall()
+        into.add(await side(start, stop))
+        seconds = wall() - began
+        return seconds, cpu() - began_cpu
+
     try:
-        outcome = await run(progress.update)
+        done = 0
+        while done < calls or (len(rounds) < min_rounds and done < limit):
+            stop = min(done + per_round, calls if done < calls else limit)
+            if raw is not None and len(rounds) % 2 == 1:
+                raw_seconds, raw_spent = await timed(raw, raw_cpu, done, stop, raw_done)
+            our_seconds, our_spent = await timed(ours, ours_cpu, done, stop, ours_done)
+            if raw is not None and len(rounds) % 2 == 0:
+                raw_seconds, raw_spent = await timed(raw, raw_cpu, done, stop, raw_done)
+            our_total += our_seconds
+            if raw is not None:
+                raw_total += raw_seconds
+                rounds.append((our_seconds, raw_seconds))
+                cpu_rounds.append((our_spent, raw_spent))
+                round_calls.append(stop - done)
+            progress.update(min(stop, calls) - min(done, calls))
+            done = stop
+            per_round = max(1, round(SLICE_SECONDS * done / our_total)) if our_total else 1
+            if len(rounds) < min_rounds:  # leave calls for the rounds still needed
+                per_round = min(per_round, max(1, (limit - done) // (min_rounds - len(rounds))))
     finally:
-        seconds = time.perf_counter() - start
         progress.close()
-    return outcome, seconds
+    result = PhaseResult(
+        name,
+        ours_done.ops,
+        our_total,
+        ours_done.rows,
+        baseline_seconds=raw_total if raw is not None else None,
+        rounds=rounds,
+        cpu_rounds=cpu_rounds,
+        round_calls=round_calls,
+    )
+    return result, ours_done, (raw_done if raw is not None else None)
 
 
 async def run_bench(
@@ -93,7 +145,8 @@ async def run_bench(
     async with open_store(config, migrate=True) as store:
         raw: RawDriver | None = None
         if baseline and config.backend in ("sqlite", "postgresql"):
-            raw = open_driver(config.backend, config.url, f"bench_raw_machines_{w.prefix[6:-1]}")
+            table = f"bench_raw_machines_{w.prefix[6:-1]}"
+            raw = open_driver(config.backend, config.url, table, own_file=True)
         try:
             if raw is not None:
                 await raw.open()
@@ -106,38 +159,65 @@ async def run_bench(
     return report
 
 
+async def run_bench_runs(
+    url: str, machines: int = 10_000, runs: int = 3, *, bar: BarFactory = no_bar
+) -> RunsReport:
+    """``runs`` consecutive benches (each with its own ids) and how far their ratios agree."""
+    config = resolve_config(url)
+    report = RunsReport(config.backend, machines)
+    for _ in range(runs):
+        report.runs.append(await run_bench(config.url, machines, bar=bar))
+    return report
+
+
 async def _run(
     store: Store, raw: RawDriver | None, w: Workload, report: Report, bar: BarFactory
 ) -> None:
     await store.templates.save_many(w.templates)
     await store.requests.save_many(w.requests)
-    ours = phases.for_store(store, w, SAVE_CHUNKS.get(store.backend, 500))
-    theirs = RawPhases(raw, w, SAVE_CHUNKS[store.backend]).by_name() if raw else {}
+    chunk = SAVE_CHUNKS.get(store.backend, 500)
+    ours = OurPhases(store, w, chunk).by_name()
+    theirs = RawPhases(raw, w, chunk).by_name() if raw else {}
     dynamo = store.backend == "dynamodb"
     counter = CallCounter(store) if dynamo else None
     minimum = Minimum(store) if dynamo else None
-    totals = expected_ops(w)
+    calls = natural_calls(w, chunk)
+    ours_cpu, raw_cpu, refresh = await raw.meters() if raw else (process_cpu, process_cpu, None)
+    # The workload's own objects (and everything else alive now) leave the collector's view:
+    # a full collection then walks only what the phases allocate, on both sides alike.
+    gc.collect()
+    gc.freeze()
     try:
         for name in NAMES:
             if dynamo and name == "delete":
                 report.phases += await _concurrency(store, w, counter)
             before = counter.total() if counter else 0
-            outcome, seconds = await timed(ours[name], bar, name, totals[name])
-            result = PhaseResult(name, outcome.ops, seconds, outcome.rows)
+            if refresh is not None:
+                await refresh()  # the store may have opened connections since
+            result, outcome, raw_outcome = await measure(
+                name,
+                ours[name],
+                theirs.get(name),
+                calls[name],
+                bar,
+                repeatable=name in READS,
+                ours_cpu=ours_cpu,
+                raw_cpu=raw_cpu,
+            )
             if counter is not None and minimum is not None:
                 result.api_calls = counter.total() - before
                 result.min_api_calls = minimum.of(name, outcome)
-            if name in theirs:
-                raw_outcome, result.baseline_seconds = await timed(
-                    theirs[name], bar, f"raw {name}", totals[name]
+            if raw_outcome is not None and (raw_outcome.ops, raw_outcome.rows) != (
+                outcome.ops,
+                outcome.rows,
+            ):
+                report.notes.append(
+                    f"warning: {name}: raw did {raw_outcome.ops} ops / {raw_outcome.rows} "
+                    f"rows, ours {outcome.ops} / {outcome.rows}"
                 )
-                if (raw_outcome.ops, raw_outcome.rows) != (outcome.ops, outcome.rows):
-                    report.notes.append(
-                        f"warning: {name}: raw did {raw_outcome.ops} ops / {raw_outcome.rows} "
-                        f"rows, ours {outcome.ops} / {outcome.rows}"
-                    )
             report.phases.append(result)
     finally:
+        gc.unfreeze()
         if counter is not None:
             counter.close()
 

@@ -25,6 +25,9 @@ RARE_STATUS = MachineStatus.UNKNOWN
 RARE_EVERY = 500
 UPDATE_TARGET = MachineStatus.TERMINATED
 UPDATE_REASON = "bench: terminated"
+# One machine in SINGLE_EVERY (the last ones) is written by the per-call save_new phase, one
+# autocommitted save each; the others by save_many.
+SINGLE_EVERY = 5
 # Initial statuses, weighted like a busy cluster; none is final, so every machine may move to
 # UPDATE_TARGET.
 _STATUS_CYCLE: tuple[MachineStatus, ...] = (
@@ -139,6 +142,16 @@ class Workload:
         return len(self.machines)
 
     @property
+    def singles(self) -> list[Machine]:
+        """The machines save_new writes one call each (the last fifth)."""
+        return self.machines[len(self.bulk) :]
+
+    @property
+    def bulk(self) -> list[Machine]:
+        """The machines save_many writes."""
+        return self.machines[: self.size - self.size // SINGLE_EVERY]
+
+    @property
     def key_range(self) -> tuple[str, str]:
         return key_range(self.prefix)
 
@@ -193,3 +206,8 @@ def background(prefix: str, start: int, count: int) -> list[Machine]:
         )
         for i in range(start, start + count)
     ]
+
+
+def public_ip(index: int) -> str:
+    """The value save_changed gives a machine's ``public_ip`` (one field changed per save)."""
+    return f"54.{index >> 16 & 255}.{index >> 8 & 255}.{index & 255}"
