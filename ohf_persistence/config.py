@@ -10,7 +10,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
 from .domain.errors import ConfigError as ConfigError  # re-exported for callers of config
 from .ports import Store
@@ -43,12 +43,70 @@ _OPENERS = {
     "dynamodb": "ohf_persistence.adapters.dynamodb:open_dynamodb_store",
 }
 
-_PASSWORD = re.compile(r"(?P<head>://[^/?#@:]*:)(?P<pw>[^@/?#]*)@")
+# Where a URL starts inside a message; the URL itself is then parsed by position, not by a
+# pattern, because a password may hold any character ("/", "#", "?", ":", "@", "%", spaces …).
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# Query options that carry secrets (asyncpg and libpq accept ``?password=…``).
+SECRET_OPTIONS = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "sslpassword",
+        "secret",
+        "token",
+        "aws_secret_access_key",
+        "aws_session_token",
+    }
+)
+MASK = "***"
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for logs, errors and CLI output)."""
-    return _PASSWORD.sub(r"\g<head>***@", url)
+    """``url`` with its password (and any secret query option) replaced by ``***``.
+
+    For logs, errors and CLI output. A string that starts with ``scheme://`` is one URL: its
+    user information ends at its LAST ``@`` and the password is everything after the first
+    ``:`` in it, so a password containing ``/ # ? : @ %`` or spaces (raw or percent-encoded)
+    is hidden whole; when in doubt more is hidden, never less. Any other string is a message
+    that may contain URLs: each ``scheme://`` in it starts one, ending where the next begins
+    (unless no ``@`` came between them).
+    """
+    found = list(_SCHEME.finditer(url))
+    if not found:
+        return url
+    if found[0].start() == 0:
+        found = found[:1]  # one URL: a "://" inside its password is part of the password
+    # In a message, a URL runs to the next one, but a next "scheme://" seen before any "@" may
+    # sit inside this URL's password: then both are one (hiding more, never less).
+    starts = [found[0]]
+    for match in found[1:]:
+        if "@" in url[starts[-1].end() : match.start()]:
+            starts.append(match)
+    out = [url[: starts[0].start()]]
+    for index, match in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(url)
+        out.append(match.group() + _mask_rest(url[match.end() : end]))
+    return "".join(out)
+
+
+def _mask_rest(rest: str) -> str:
+    """Mask the part of a URL after ``scheme://``: ``user:password@`` and secret options."""
+    at = rest.rfind("@")
+    head = ""
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        head = f"{user}{colon}{MASK if colon else ''}@"
+        rest = rest[at + 1 :]
+    query_at = rest.find("?")
+    if query_at < 0:
+        return head + rest
+    options = []
+    for option in rest[query_at + 1 :].split("&"):
+        name, equals, _value = option.partition("=")
+        secret = equals and unquote_plus(name).strip().lower() in SECRET_OPTIONS
+        options.append(f"{name}={MASK}" if secret else option)
+    return head + rest[: query_at + 1] + "&".join(options)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,16 @@ refused identically everywhere; adapters then translate the parsed ``Condition``
 or DynamoDB expressions (values always bound, never text). ``matches`` is the reference
 semantics (also used by the memory backend and by DynamoDB's unit-of-work overlay):
 a stored NULL matches only ``field=None``.
+
+Ranges (one rule for every backend, enforced here before any backend call):
+
+- integer filter values may be any int: every int field holds 0..``MAX_COUNT``, so a value
+  outside that range is rewritten into the in-range condition with the same answer (``_gte``
+  2**70 matches nothing, ``_lt`` 2**70 matches every row) and never reaches a driver;
+- datetime filter values must lie in the entities' accepted range (``DATETIME_MIN`` ..
+  ``DATETIME_MAX``), else ``InvalidFilter`` naming the filter;
+- ``limit`` / ``offset`` are ints >= 0 of any size; above ``MAX_ROWS`` they act as ``MAX_ROWS``
+  (no call returns or skips more entities than that).
 """
 
 from __future__ import annotations
@@ -21,12 +31,22 @@ from typing import Any, Literal
 
 from .domain.entities import Entity, Machine
 from .domain.errors import InvalidCursor, InvalidFilter, ValidationError
-from .domain.validation import check_json_dict, storable, to_utc
+from .domain.validation import (
+    MAX_COUNT,
+    MAX_JSON_DEPTH,
+    check_json_dict,
+    datetime_problem,
+    storable,
+)
 
 Op = Literal["eq", "in", "gt", "gte", "lt", "lte"]
 SUFFIXES: dict[str, Op] = {"_in": "in", "_gte": "gte", "_lte": "lte", "_gt": "gt", "_lt": "lt"}
 MAX_IN_VALUES = 100  # DynamoDB's IN takes at most 100 operands; one rule for every backend
 MAX_PAGE_SIZE = 10_000
+# Limits and offsets above this act as this (it fits every backend's integer parameters).
+MAX_ROWS = 2**31 - 1
+# Every int scalar field is a count: 0..MAX_COUNT on every backend (PostgreSQL INTEGER).
+INT_FIELD_MIN, INT_FIELD_MAX = 0, MAX_COUNT
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +85,26 @@ def _parse_one(entity: type[Entity], key: Any, value: Any) -> Condition:
         if len(value) > MAX_IN_VALUES:
             raise InvalidFilter(f"filter {key!r} has more than {MAX_IN_VALUES} values", field=key)
         items = tuple(_typed(entity, key, name, item, allow_none=False) for item in value)
+        if kind is int:  # an out-of-range int matches no stored value
+            items = tuple(i for i in items if INT_FIELD_MIN <= i <= INT_FIELD_MAX)
         return Condition(name, op, tuple(sorted(set(items), key=str)))
     if op != "eq" and (kind is bool or issubclass(kind, StrEnum)):
         raise InvalidFilter(f"filter {key!r}: {name} can only be compared for equality", field=key)
-    return Condition(name, op, _typed(entity, key, name, value, allow_none=op == "eq"))
+    typed = _typed(entity, key, name, value, allow_none=op == "eq")
+    if kind is int and typed is not None and not INT_FIELD_MIN <= typed <= INT_FIELD_MAX:
+        return _int_outside(name, op, typed)
+    return Condition(name, op, typed)
+
+
+def _int_outside(name: str, op: Op, value: int) -> Condition:
+    """The in-range condition equivalent to comparing a count field with an int outside
+    INT_FIELD_MIN..INT_FIELD_MAX: it matches every row or none, so no driver ever sees an int
+    its column type cannot bind (PostgreSQL INTEGER, SQLite's 64 bits)."""
+    below = value < INT_FIELD_MIN
+    matches_all = (op in ("gt", "gte") and below) or (op in ("lt", "lte") and not below)
+    if matches_all:  # int count fields are never NULL
+        return Condition(name, "gte", INT_FIELD_MIN)
+    return Condition(name, "in", ())  # eq, or a comparison no stored value satisfies
 
 
 def _unknown(entity: type[Entity], key: str) -> InvalidFilter:
@@ -113,7 +149,10 @@ def _typed(entity: type[Entity], key: str, name: str, value: Any, *, allow_none:
             f"filter {key!r} needs a {kind.__name__}, got {type(value).__name__}", field=key
         )
     if kind is datetime:
-        return to_utc(value)
+        utc, problem = datetime_problem(value)
+        if utc is None:
+            raise InvalidFilter(f"filter {key!r}: {problem}", field=key)
+        return utc
     if kind is str and not storable(value):
         raise InvalidFilter(
             f"filter {key!r}: value must not contain NUL characters or lone surrogates", field=key
@@ -149,12 +188,15 @@ def matches(values: Mapping[str, Any], conditions: tuple[Condition, ...]) -> boo
 
 
 def check_limit_offset(limit: Any, offset: Any) -> tuple[int | None, int]:
+    """``limit`` / ``offset``: None or an int >= 0 of any size, clamped to MAX_ROWS."""
     for name, number in (("limit", limit), ("offset", offset)):
         if number is not None and (
             not isinstance(number, int) or isinstance(number, bool) or number < 0
         ):
-            raise ValidationError(f"{name} must be an int >= 0 or None, got {number!r}", field=name)
-    return limit, offset or 0
+            raise ValidationError(
+                f"{name} must be an int >= 0 or None, got {number!r:.40}", field=name
+            )
+    return (None if limit is None else min(limit, MAX_ROWS)), min(offset or 0, MAX_ROWS)
 
 
 def check_page_size(limit: Any) -> int:
@@ -225,11 +267,24 @@ def json_equal(a: Any, b: Any) -> bool:
 
 
 def check_attributes(attributes: Any) -> dict[str, Any]:
-    """The argument of ``find_by_attributes``: a dict of str keys to JSON values."""
+    """The argument of ``find_by_attributes``: a dict of str keys to JSON values.
+
+    A ``-0.0`` in the query is compared as ``0.0`` (equal numbers), although it cannot be
+    stored."""
     try:
-        return check_json_dict(attributes, "attributes", "Template")
+        return check_json_dict(_unsigned_zero(attributes), "attributes", "Template")
     except ValidationError as exc:
         raise InvalidFilter(str(exc), field="attributes") from exc
+
+
+def _unsigned_zero(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_JSON_DEPTH:  # too deep: left as is for check_json_dict to refuse
+        return value
+    if isinstance(value, dict):
+        return {k: _unsigned_zero(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsigned_zero(v, depth + 1) for v in value]
+    return 0.0 if isinstance(value, float) and value == 0.0 else value
 
 
 def check_instance_ids(ids: Any) -> list[str]:

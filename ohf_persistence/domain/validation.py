@@ -3,8 +3,11 @@
 The rules are deliberately the intersection of what every backend stores exactly (SQLite JSON,
 PostgreSQL JSONB, DynamoDB), so one value is either accepted everywhere or refused everywhere:
 no NUL characters (PostgreSQL text cannot hold them) and no lone surrogates (not UTF-8, so
-neither PostgreSQL nor DynamoDB can store them), finite floats, 64-bit ints, nesting depth
-at most 32 (DynamoDB's limit), str dict keys.
+neither PostgreSQL nor DynamoDB can store them), finite floats other than ``-0.0`` (JSONB keeps
+no sign on zero), 64-bit ints, nesting depth at most 32 (DynamoDB's limit), str dict keys, and
+datetimes from ``DATETIME_MIN`` to ``DATETIME_MAX`` (PostgreSQL's driver turns Python's
+``datetime.min`` / ``datetime.max`` into -infinity / infinity; the one-day margin keeps every
+accepted value convertible to any time zone without overflow).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ MAX_COUNT = 2**31 - 1
 MAX_JSON_DEPTH = 32
 JSON_INT_MIN = -(2**63)
 JSON_INT_MAX = 2**63 - 1
+# The one accepted range of datetimes (UTC, inclusive), identical on every backend.
+DATETIME_MIN = datetime(1, 1, 2, tzinfo=UTC)
+DATETIME_MAX = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 # Characters no backend can store in a string: NUL and lone UTF-16 surrogates.
@@ -82,18 +88,38 @@ def check_bool(value: Any, field: str, entity: str) -> bool:
 
 
 def to_utc(value: datetime) -> datetime:
-    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC.
+
+    Raises OverflowError when the conversion leaves Python's range (``datetime.min`` at +05:00);
+    ``datetime_problem`` is the checked form."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    if value.utcoffset() == UTC.utcoffset(None) and value.tzinfo is UTC:
+    if value.tzinfo is UTC:
         return value
     return value.astimezone(UTC)
+
+
+def datetime_problem(value: datetime) -> tuple[datetime | None, str | None]:
+    """``(value in UTC, None)`` if ``value`` is in the accepted range, else ``(None, why)``."""
+    try:
+        utc = to_utc(value)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not DATETIME_MIN <= utc <= DATETIME_MAX:
+        return None, (
+            f"{value.isoformat()} is outside the accepted range "
+            f"{DATETIME_MIN.isoformat()} to {DATETIME_MAX.isoformat()}"
+        )
+    return utc, None
 
 
 def check_datetime(value: Any, field: str, entity: str) -> datetime:
     if not isinstance(value, datetime):
         raise _fail(entity, field, f"must be a datetime, got {type(value).__name__}")
-    return to_utc(value)
+    utc, problem = datetime_problem(value)
+    if utc is None:
+        raise _fail(entity, field, str(problem))
+    return utc
 
 
 def check_optional_datetime(value: Any, field: str, entity: str) -> datetime | None:
@@ -145,7 +171,11 @@ def json_problem(value: Any, depth: int) -> str | None:
             return f"int {value} is outside the 64-bit range"
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else f"float {value} is not finite"
+        if not math.isfinite(value):
+            return f"float {value} is not finite"
+        if value == 0.0 and math.copysign(1.0, value) < 0:
+            return "float -0.0 is not stored exactly by every backend (use 0.0)"
+        return None
     if depth >= MAX_JSON_DEPTH:
         return f"nested deeper than {MAX_JSON_DEPTH} levels"
     if isinstance(value, dict):

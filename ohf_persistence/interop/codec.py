@@ -16,6 +16,7 @@ from typing import Any
 from ..domain import Machine, Request, Template, ValidationError
 from ..domain.entities import ENTITY_TYPES as ORDER
 from ..domain.entities import Entity
+from ..domain.validation import datetime_problem
 
 ENTITY_TYPES: dict[str, type[Entity]] = {
     "template": Template,
@@ -50,7 +51,10 @@ def parse_datetime(text: Any, field: str, entity: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ValidationError(f"{entity}.{field}: {exc}", field=field, entity_type=entity) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    utc, problem = datetime_problem(parsed)  # the domain's range, not a raw OverflowError
+    if utc is None:
+        raise ValidationError(f"{entity}.{field}: {problem}", field=field, entity_type=entity)
+    return utc
 
 
 def entity_to_data(entity: Entity) -> dict[str, Any]:

@@ -144,7 +144,9 @@ async def _write_section(
     count = 0
     async for items in iter_entities(store, cls):
         for entity in items:
-            body = json.dumps(to_orb(entity), indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            # sorted keys: JSONB does not keep key order, and exports of one content are identical
+            body = json.dumps(to_orb(entity), indent=2, ensure_ascii=False, sort_keys=True)
+            body = body.replace("\n", "\n    ")
             sep = "," if count else ""
             out.write(f"{sep}\n    {json.dumps(entity.key, ensure_ascii=False)}: {body}")
             count += 1

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from ..domain import Machine, ValidationError
+from ..domain import InvalidFilter, Machine, ValidationError
+from ..domain.validation import DATETIME_MAX, DATETIME_MIN, MAX_COUNT
 from ..ports import Store
+from ..query import MAX_ROWS
 from .builders import KINDS, make_machine, make_request, make_template, repo, snapshot
 
 EXOTIC_JSON: dict[str, Any] = {
@@ -21,6 +25,43 @@ EXOTIC_JSON: dict[str, Any] = {
     "nested": {"a": {"b": {"c": [1, {"d": ["e", None, 2.5]}]}}},
     "deep": {"l1": {"l2": {"l3": {"l4": {"l5": {"l6": {"l7": {"l8": "bottom"}}}}}}}},
     "keys with spaces and 'quotes'": {"$weird.key": 1, "": "empty key"},
+}
+
+
+PLUS_FIVE = timezone(timedelta(hours=5))
+MINUS_FIVE = timezone(timedelta(hours=-5))
+# Datetimes outside the accepted range (DATETIME_MIN..DATETIME_MAX, UTC): each one is refused.
+OUT_OF_RANGE_DATETIMES: list[datetime] = [
+    datetime.min,  # naive = UTC; PostgreSQL's driver would store -infinity
+    datetime.max,  # PostgreSQL's driver would store infinity
+    datetime.min.replace(tzinfo=UTC),
+    datetime.max.replace(tzinfo=UTC),
+    datetime.min.replace(tzinfo=PLUS_FIVE),  # converting to UTC overflows
+    datetime.max.replace(tzinfo=MINUS_FIVE),  # converting to UTC overflows
+    DATETIME_MIN - timedelta(microseconds=1),
+    DATETIME_MAX + timedelta(microseconds=1),
+    datetime(1, 1, 2, 4, 59, 59, 999999, tzinfo=PLUS_FIVE),  # 0001-01-01T23:59:59.999999Z
+]
+# The edges of the range (and values that reach them through a time zone): all round-trip.
+EDGE_DATETIMES: list[datetime] = [
+    DATETIME_MIN,
+    DATETIME_MAX,
+    datetime(1, 1, 2, 5, tzinfo=PLUS_FIVE),  # = DATETIME_MIN
+    datetime(9999, 12, 30, 18, 59, 59, 999999, tzinfo=MINUS_FIVE),  # = DATETIME_MAX
+    datetime(1970, 1, 1, tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, 59, 999999),  # naive: UTC
+    datetime(2000, 1, 1, tzinfo=UTC),  # PostgreSQL's epoch
+]
+# Ints outside every backend's native range: accepted in limits, offsets and int filters.
+HUGE_INTS: list[int] = [2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**12, 2**70]
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "": operator.eq,
+    "_gt": operator.gt,
+    "_gte": operator.ge,
+    "_lt": operator.lt,
+    "_lte": operator.le,
 }
 
 
@@ -118,6 +159,8 @@ class ValuesContract:
             {"a": float("nan")},
             {"a": float("inf")},
             {"a": 2**64},
+            {"a": -0.0},  # PostgreSQL JSONB keeps no sign on zero
+            {"a": [1.0, {"b": -0.0}]},
             {1: "int key"},
             {"a": datetime(2026, 1, 1)},
             {"a": "nul\x00char"},
@@ -222,3 +265,88 @@ class ValuesContract:
     async def test_bad_template_values(self, field: str, value: Any) -> None:
         with pytest.raises(ValidationError):
             make_template("t-1", **{field: value})
+
+    async def test_datetimes_at_the_edges_of_the_range_round_trip(self, store: Store) -> None:
+        """The accepted range is the same on every backend; its edges round-trip exactly."""
+        machines = [
+            make_machine(f"i-{n}", launch_time=value, termination_time=value)
+            for n, value in enumerate(EDGE_DATETIMES)
+        ]
+        await store.machines.save_many(machines)
+        for machine in machines:
+            loaded = await store.machines.get_by_id(machine.machine_id)
+            assert loaded is not None and loaded.launch_time is not None
+            assert loaded.launch_time == machine.launch_time
+            assert loaded.launch_time.utcoffset() == timedelta(0)
+        listed = await store.machines.get_all()
+        assert [m.launch_time for m in listed] == [m.launch_time for m in machines]
+        assert await store.machines.count({"launch_time_lte": DATETIME_MIN}) == 2
+        assert await store.machines.count({"launch_time_gte": DATETIME_MAX}) == 2
+        page = await store.machines.page({"termination_time_gt": DATETIME_MIN}, limit=2)
+        assert [m.machine_id for m in page.items] == ["i-1", "i-3"]
+
+    @pytest.mark.parametrize("value", OUT_OF_RANGE_DATETIMES, ids=str)
+    async def test_datetimes_outside_the_range_are_refused_naming_the_field(
+        self, store: Store, value: datetime
+    ) -> None:
+        with pytest.raises(ValidationError) as caught:
+            make_machine("i-1", launch_time=value)
+        assert caught.value.field == "launch_time"
+        with pytest.raises(ValidationError) as caught:
+            make_request("r-1", deadline_at=value)
+        assert caught.value.field == "deadline_at"
+        machine = make_machine("i-1")
+        with pytest.raises(ValidationError) as caught:
+            machine.termination_time = value
+        assert caught.value.field == "termination_time" and machine.termination_time is None
+        await store.machines.save(machine)
+        before = await snapshot(store)
+        for key in ("launch_time", "launch_time_gt", "launch_time_lte"):
+            with pytest.raises(InvalidFilter) as filtered:
+                await store.machines.count({key: value})
+            assert filtered.value.field == key
+        with pytest.raises(InvalidFilter):
+            await store.machines.get_all({"launch_time_in": [DATETIME_MIN, value]})
+        assert await snapshot(store) == before
+
+    async def test_limits_offsets_and_int_filters_take_any_int(self, store: Store) -> None:
+        """One rule on every backend: an int of any size is a valid limit, offset or int filter
+        value and gives the answer its meaning implies (never a driver overflow)."""
+        counts = [0, 1, 7, MAX_COUNT]
+        await store.requests.save_many(
+            [make_request(f"r-{n}", requested_count=c) for n, c in enumerate(counts)]
+        )
+        keys = ["r-0", "r-1", "r-2", "r-3"]
+        for big in HUGE_INTS:
+            listed = await store.requests.get_all(limit=big)
+            assert [r.request_id for r in listed] == keys
+            assert await store.requests.get_all(offset=big) == []
+            assert [r.request_id for r in await store.requests.get_all(limit=big, offset=3)] == [
+                "r-3"
+            ]
+            for sign in (1, -1):
+                n = sign * big
+                for suffix, compare in COMPARISONS.items():
+                    want = sum(1 for c in counts if compare(c, n))
+                    got = await store.requests.count({f"requested_count{suffix}": n})
+                    assert got == want, (suffix, n)
+                    versions = await store.requests.get_all({f"version{suffix}": n})
+                    assert len(versions) == (len(counts) if compare(1, n) else 0), (suffix, n)
+                got = await store.requests.count({"requested_count_in": [n, 7, -n]})
+                assert got == 1 + (MAX_COUNT in (n, -n))
+        assert MAX_ROWS == 2**31 - 1
+        with pytest.raises(ValidationError) as caught:
+            await store.requests.get_all(limit=-(2**70))
+        assert caught.value.field == "limit"
+        with pytest.raises(ValidationError) as caught:
+            await store.requests.get_all(offset=-1)
+        assert caught.value.field == "offset"
+
+    async def test_negative_zero_is_refused_and_matches_zero_in_queries(self, store: Store) -> None:
+        template = make_template("t-1", attributes={"zero": 0.0, "n": ["Numeric", "2"]})
+        with pytest.raises(ValidationError) as caught:
+            make_template("t-2", attributes={"zero": -0.0})
+        assert caught.value.field == "attributes"
+        await store.templates.save(template)
+        found = await store.templates.find_by_attributes({"zero": -0.0})
+        assert [t.template_id for t in found] == ["t-1"]
