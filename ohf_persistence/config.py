@@ -70,18 +70,21 @@ def mask_url(url: str) -> str:
     ``:`` in it, so a password containing ``/ # ? : @ %`` or spaces (raw or percent-encoded)
     is hidden whole; when in doubt more is hidden, never less. Any other string is a message
     that may contain URLs: each ``scheme://`` in it starts one, ending where the next begins
-    (unless no ``@`` came between them).
+    (unless no ``@`` and space came between them). Messages built by this package hold URLs
+    already masked this way; masking a message again is a second line of defence.
     """
     found = list(_SCHEME.finditer(url))
     if not found:
         return url
     if found[0].start() == 0:
         found = found[:1]  # one URL: a "://" inside its password is part of the password
-    # In a message, a URL runs to the next one, but a next "scheme://" seen before any "@" may
-    # sit inside this URL's password: then both are one (hiding more, never less).
+    # In a message, a URL runs to the next one; but a "scheme://" reached without both an "@"
+    # and a space on the way may sit inside this URL's user or password: then both are one
+    # (hiding more, never less).
     starts = [found[0]]
     for match in found[1:]:
-        if "@" in url[starts[-1].end() : match.start()]:
+        gap = url[starts[-1].end() : match.start()]
+        if "@" in gap and any(c.isspace() for c in gap):
             starts.append(match)
     out = [url[: starts[0].start()]]
     for index, match in enumerate(starts):
