@@ -198,23 +198,35 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     return _runner.run(work)
 
 
-def _forked() -> PersistenceError:
-    return PersistenceError(
-        "this store was opened in the parent process before a fork; open it again here"
-    )
+class _Handle:
+    """What a store's repositories and units of work check before each call."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.closed = False
+
+    def check(self) -> None:
+        if os.getpid() != self.pid:
+            raise PersistenceError(
+                "this store was opened in the parent process before a fork; open it again here"
+            )
+        if self.closed:
+            raise PersistenceError("the store is closed")
 
 
 class SyncRepository(Generic[E]):
     """Every repository's operations; see ``ohf_persistence.ports.Repository``."""
 
-    def __init__(self, repo: Repository[E]) -> None:
+    def __init__(self, repo: Repository[E], handle: _Handle | None = None) -> None:
         self.aio = repo
-        self._pid = os.getpid()
+        self._handle = handle or _Handle()
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        if os.getpid() != self._pid:
+        try:
+            self._handle.check()
+        except PersistenceError:
             work.close()
-            raise _forked()
+            raise
         return _runner.run(work)
 
     def get_by_id(self, entity_id: str) -> E | None:
@@ -298,26 +310,29 @@ class _Repositories:
     requests: SyncRequestRepository
     machines: SyncMachineRepository
 
-    def _wrap(self, source: Store | UnitOfWork) -> None:
-        self.templates = SyncTemplateRepository(source.templates)
-        self.requests = SyncRequestRepository(source.requests)
-        self.machines = SyncMachineRepository(source.machines)
+    def _wrap(self, source: Store | UnitOfWork, handle: _Handle) -> None:
+        self.templates = SyncTemplateRepository(source.templates, handle)
+        self.requests = SyncRequestRepository(source.requests, handle)
+        self.machines = SyncMachineRepository(source.machines, handle)
 
 
 class SyncUnitOfWork(_Repositories):
     """A unit of work: ``with`` it, write, ``commit()``; leaving without commit discards."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, handle: _Handle | None = None) -> None:
         self.aio = uow
-        self._wrap(uow)
+        self._handle = handle or _Handle()
+        self._wrap(uow, self._handle)
 
     def commit(self) -> None:
+        self._handle.check()
         _runner.run(self.aio.commit())
 
     def rollback(self) -> None:
         _runner.run(self.aio.rollback())
 
     def __enter__(self) -> Self:
+        self._handle.check()
         _runner.run(self.aio.__aenter__())
         return self
 
@@ -336,26 +351,29 @@ class SyncStore(_Repositories):
     def __init__(self, store: Store) -> None:
         self.store = store
         self.backend = store.backend
-        self._pid = os.getpid()
-        self._closed = False
-        self._wrap(store)
+        self._handle = _Handle()
+        self._wrap(store, self._handle)
         _runner.track(self)
 
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def check(self) -> None:
+        """Raise PersistenceError if the store is closed or was opened before a fork."""
+        self._handle.check()
+
     def unit_of_work(self) -> SyncUnitOfWork:
-        self._check_process()
-        return SyncUnitOfWork(self.store.unit_of_work())
+        self._handle.check()
+        return SyncUnitOfWork(self.store.unit_of_work(), self._handle)
 
     def close(self) -> None:
-        if self._closed:
+        if self._handle.closed:
             return
-        self._closed = True
+        self._handle.closed = True
         _runner.forget(self)
-        if os.getpid() == self._pid:
+        if os.getpid() == self._handle.pid:
             _runner.run(self.store.close())
-
-    def _check_process(self) -> None:
-        if os.getpid() != self._pid:
-            raise _forked()
 
     def __enter__(self) -> Self:
         return self

@@ -189,3 +189,15 @@ def test_a_forked_child_gets_its_own_loop_and_refuses_inherited_stores(tmp_path:
         assert parent.machines.exists("i-1")  # the parent's loop is untouched
     finally:
         parent.close()
+
+
+def test_a_closed_store_refuses_use() -> None:
+    store = sync.open_store("memory://")
+    repo = store.machines
+    store.close()
+    assert store.closed
+    with pytest.raises(PersistenceError, match="closed"):
+        repo.get_by_id("i-1")
+    with pytest.raises(PersistenceError, match="closed"):
+        store.unit_of_work()
+    store.close()  # twice is fine

@@ -16,6 +16,14 @@ from ..domain import (
 )
 
 
+def readable(exc: Exception, message: str) -> Exception:
+    """ORB's storage errors pass "Storage" as their message and the text as the error code;
+    keep both, but make ``str(exc)`` the text an operator needs."""
+    exc.args = (message,)
+    exc.message = message  # type: ignore[attr-defined]
+    return exc
+
+
 @contextmanager
 def translate(what: str) -> Iterator[None]:
     """Raise ORB's exception type for any of ours (ours stays as ``__cause__``)."""
@@ -43,12 +51,14 @@ def translate(what: str) -> Iterator[None]:
     except EntityNotFound as exc:
         raise EntityNotFoundError(exc.entity_type, exc.key) from exc
     except ValidationError as exc:
-        raise DataIntegrityError(f"{what}: {exc}", entity_type=exc.entity_type) from exc
+        text = f"{what}: {exc}"
+        raise readable(DataIntegrityError(text, entity_type=exc.entity_type), text) from exc
     except BackendUnavailable as exc:
-        raise ConnectionError(f"{what}: {exc}") from exc
+        raise readable(ConnectionError(f"{what}: {exc}"), f"{what}: {exc}") from exc
     except SchemaOutOfDate as exc:
-        raise DatabaseError(f"{what}: {exc}", storage_type="ohf") from exc
+        text = f"{what}: {exc}"
+        raise readable(DatabaseError(text, storage_type="ohf"), text) from exc
     except TransactionTooLarge as exc:
-        raise TransactionError(f"{what}: {exc}") from exc
+        raise readable(TransactionError(f"{what}: {exc}"), f"{what}: {exc}") from exc
     except PersistenceError as exc:
-        raise StorageError(f"{what}: {exc}", cause=exc) from exc
+        raise readable(StorageError(f"{what}: {exc}", cause=exc), f"{what}: {exc}") from exc

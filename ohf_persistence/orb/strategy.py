@@ -36,7 +36,7 @@ from ..domain.entities import Entity
 from ..interop.orb import from_orb, set_stored_version, to_orb
 from ..interop.writer import fetch_existing, repo_for
 from ..ports import Repository, Store, UnitOfWork
-from .errors import translate
+from .errors import readable, translate
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -64,11 +64,12 @@ class Session:
 
     def run(self, work: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
         with translate(what):
+            self.store.check()
             return sync.run(work())
 
     def begin(self) -> None:
         if self.uow is not None:
-            raise TransactionError("Transaction already in progress")
+            raise readable(TransactionError("busy"), "Transaction already in progress")
 
         async def begin() -> UnitOfWork:
             return await self.store.store.unit_of_work().__aenter__()
@@ -106,7 +107,7 @@ class Session:
         uow, self.uow = self.uow, None
         self.versions = {}
         if uow is None:
-            raise TransactionError("No transaction in progress")
+            raise readable(TransactionError("none"), "No transaction in progress")
         return uow
 
 
@@ -166,10 +167,11 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
                     self.entity_type = name
                     return
             frame = frame.f_back
-        raise StorageError(
+        text = (
             "ORB storage 'ohf': this strategy does not know its entity type; set "
             "strategy.entity_type to 'templates', 'requests' or 'machines'"
         )
+        raise readable(StorageError(text), text)
 
     # -- plumbing ------------------------------------------------------------------------
 
