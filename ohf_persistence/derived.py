@@ -8,46 +8,22 @@ lookup), and ``update_status`` is argument checks plus the adapter's one primiti
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from typing import Any
 
 from .domain import (
     ACTIVE_REQUEST_STATUSES,
-    InvalidStatusTransition,
     Machine,
     MachineStatus,
     Request,
     RequestStatus,
     Template,
-    machine_transition_allowed,
-    request_transition_allowed,
-    utcnow,
 )
-from .domain.entities import Entity
-from .domain.validation import check_enum, check_optional_text
+from .domain.validation import check_optional_text
 from .ports import MachineRepository, RequestRepository, TemplateRepository
 from .query import check_key
+from .repository import machine_status, request_status, status_changed
 
-request_status = check_enum(RequestStatus)
-machine_status = check_enum(MachineStatus)
-
-
-def status_changed(
-    entity: type[Entity], row: Mapping[str, Any], status: Any, note_field: str, note: str | None
-) -> dict[str, Any]:
-    """The field values after a status change of ``row`` (a unit of work's view of the stored
-    entity), version bumped; InvalidStatusTransition when the rules refuse it."""
-    allowed = request_transition_allowed if entity is Request else machine_transition_allowed
-    if not allowed(row["status"], status):
-        key = str(row[entity.KEY])
-        raise InvalidStatusTransition(entity.ENTITY_TYPE, key, row["status"], status)
-    new = dict(row)
-    new["status"] = status
-    if note is not None:
-        new[note_field] = note
-    new["version"] = row["version"] + 1
-    new["updated_at"] = utcnow()
-    return new
+__all__ = ["status_changed"]
 
 
 class StatusChange:

@@ -32,12 +32,15 @@ class Repository(ABC, Generic[E]):
     """Operations every repository offers."""
 
     @abstractmethod
-    async def get_by_id(self, entity_id: str) -> E | None: ...
+    async def get_by_id(self, entity_id: str) -> E | None:
+        """The entity with this key, or None."""
 
     @abstractmethod
     async def get_all(
         self, filters: Filters | None = None, limit: int | None = None, offset: int | None = None
-    ) -> list[E]: ...
+    ) -> list[E]:
+        """Entities matching ``filters`` (see the README's filter rules), by key ascending,
+        after skipping ``offset``, at most ``limit``."""
 
     @abstractmethod
     async def save(self, entity: E) -> None:
@@ -47,22 +50,28 @@ class Repository(ABC, Generic[E]):
         """
 
     @abstractmethod
-    async def save_many(self, entities: Iterable[E]) -> None: ...
+    async def save_many(self, entities: Iterable[E]) -> None:
+        """``save`` of each, all or nothing (DynamoDB outside a unit of work: per chunk of
+        100)."""
 
     @abstractmethod
     async def delete(self, entity_id: str) -> bool:
         """Remove the entity; False when it did not exist."""
 
     @abstractmethod
-    async def exists(self, entity_id: str) -> bool: ...
+    async def exists(self, entity_id: str) -> bool:
+        """Whether an entity has this key."""
 
     @abstractmethod
-    async def count(self, filters: Filters | None = None) -> int: ...
+    async def count(self, filters: Filters | None = None) -> int:
+        """How many entities match ``filters``."""
 
     @abstractmethod
     async def page(
         self, filters: Filters | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page[E]: ...
+    ) -> Page[E]:
+        """Keyset paging by key: ``limit`` items (1 … 10,000) after ``cursor``, the previous
+        page's ``next_cursor``; a cursor of another query is an ``InvalidCursor`` error."""
 
 
 class TemplateRepository(Repository[Template]):
@@ -71,15 +80,18 @@ class TemplateRepository(Repository[Template]):
         """Templates whose ``attributes[k] == v`` for every given item."""
 
     @abstractmethod
-    async def get_by_provider_type(self, provider_type: str) -> list[Template]: ...
+    async def get_by_provider_type(self, provider_type: str) -> list[Template]:
+        """Templates of this provider type."""
 
 
 class RequestRepository(Repository[Request]):
     @abstractmethod
-    async def get_by_status(self, status: RequestStatus | str) -> list[Request]: ...
+    async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
+        """Requests in this status."""
 
     @abstractmethod
-    async def get_active_requests(self) -> list[Request]: ...
+    async def get_active_requests(self) -> list[Request]:
+        """Requests in pending, in_progress, acquiring or partial_pending."""
 
     @abstractmethod
     async def update_status(
@@ -90,13 +102,16 @@ class RequestRepository(Repository[Request]):
 
 class MachineRepository(Repository[Machine]):
     @abstractmethod
-    async def get_by_request_id(self, request_id: str) -> list[Machine]: ...
+    async def get_by_request_id(self, request_id: str) -> list[Machine]:
+        """Machines whose ``request_id`` is this one."""
 
     @abstractmethod
-    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]: ...
+    async def get_by_return_request_id(self, return_request_id: str) -> list[Machine]:
+        """Machines whose ``return_request_id`` is this one."""
 
     @abstractmethod
-    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]: ...
+    async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
+        """Machines in this status."""
 
     @abstractmethod
     async def update_status(
@@ -134,11 +149,24 @@ class UnitOfWork(ABC):
         await self.close()
 
     @abstractmethod
-    async def commit(self) -> None: ...
+    async def commit(self) -> None:
+        """Store every write of the unit, all or nothing."""
 
     @abstractmethod
     async def rollback(self) -> None:
         """Discard writes not yet committed (a no-op when there are none)."""
+
+    @abstractmethod
+    async def restore(self, entity: Entity, *, replaces: int = 0) -> None:
+        """Write ``entity`` as it was stored elsewhere: its ``version``, ``created_at`` and
+        ``updated_at`` are written as given (>= 1), not stamped, and the object is left as it
+        is. The write is guarded like a save: ``replaces`` is the version the target must hold
+        (0: the key must be absent). For import, copy and undo, which carry a stored history;
+        application code uses ``save``."""
+
+    @abstractmethod
+    async def restore_many(self, items: Iterable[tuple[Entity, int]]) -> None:
+        """``restore(entity, replaces=n)`` of each ``(entity, n)``, staged all or nothing."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release backend resources (called on exit, after rollback)."""
@@ -153,12 +181,17 @@ class Store(ABC):
 
     #: Short name of the backend ("memory", "sqlite", "postgresql", "dynamodb").
     backend: str
+    #: The most writes one unit of work can commit (DynamoDB: 100 per TransactWriteItems);
+    #: None: no limit. Callers writing in bulk (import, copy) size their units by it.
+    write_limit: int | None = None
 
     @abstractmethod
-    def unit_of_work(self) -> UnitOfWork: ...
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work (use it as ``async with``)."""
 
     @abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the backend; later calls raise ``StoreClosed``. Closing twice is fine."""
 
     async def __aenter__(self) -> Self:
         return self

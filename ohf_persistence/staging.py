@@ -1,4 +1,6 @@
-"""The staged writes of a unit of work, kept the same way by every adapter.
+"""TRANSITIONAL: the SQL adapter's unit of work until it moves onto ``repository.py``.
+
+The staged writes of a unit of work, kept the same way by every adapter.
 
 Per entity type a unit of work holds ``key -> (expected, row)``: the stored version the write
 was based on (None: the key was absent; ``ANY_VERSION``: not checked, as for a delete) and the
@@ -8,20 +10,18 @@ adapter's ``commit`` sends them with ``expected`` as the guard of each write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .domain import ValidationError
 from .domain.entities import ENTITY_TYPES, Entity
 from .domain.validation import json_copy
-from .ports import E, Page, UnitOfWork
-from .query import Condition, encode_cursor
-from .tracking import SaveTracker
+from .ports import UnitOfWork
+from .repository import Staged, check_entity_type, page_of
+from .storage import ANY_VERSION, Row
+from .tracking import SaveTracker, preset_stamps
 
-ANY_VERSION = -1
-Row = dict[str, Any]
-Staged = dict[str, tuple[int | None, Row | None]]
+__all__ = ["ANY_VERSION", "Row", "Staged", "check_entity_type", "page_of"]
 
 
 class StagingUnitOfWork(UnitOfWork):
@@ -43,14 +43,33 @@ class StagingUnitOfWork(UnitOfWork):
             staged.clear()
         self.tracker.undo()
 
+    async def restore(self, entity: Entity, *, replaces: int = 0) -> None:
+        await self.restore_many([(entity, replaces)])
 
-def check_entity_type(cls: type[Entity], entity: Any) -> None:
-    """``save`` of another entity type (or of anything else) is a ValidationError."""
-    if not isinstance(entity, cls):
-        raise ValidationError(
-            f"expected a {cls.ENTITY_TYPE}, got {type(entity).__name__}",
-            entity_type=cls.ENTITY_TYPE,
-        )
+    async def restore_many(self, items: Iterable[tuple[Entity, int]]) -> None:
+        # Transitional (until this adapter moves onto repository.BackendUnitOfWork): a save
+        # based on ``replaces`` whose stamp is the entity's own version and updated_at.
+        pairs = list(items)
+        presets = {id(e): (e, e.version, e.updated_at) for e, _r in pairs}
+        repos: Any = {cls: getattr(self, attr) for cls, attr in _REPOS.items()}
+        mark, before = self.tracker.mark(), {c: dict(s) for c, s in self._pending.items()}
+        try:
+            with preset_stamps(presets):
+                for entity, replaces in pairs:
+                    object.__setattr__(entity, "version", replaces)
+                    await repos[type(entity)].save(entity)
+        except BaseException:
+            self.tracker.undo(mark)
+            for entity, _replaces in pairs:
+                object.__setattr__(entity, "version", presets[id(entity)][1])
+                object.__setattr__(entity, "updated_at", presets[id(entity)][2])
+            for cls, staged in self._pending.items():
+                staged.clear()
+                staged.update(before[cls])
+            raise
+
+
+_REPOS = {ENTITY_TYPES[0]: "templates", ENTITY_TYPES[1]: "requests", ENTITY_TYPES[2]: "machines"}
 
 
 def staged_copy(cls: type[Entity], row: Row) -> Row:
@@ -74,12 +93,3 @@ def all_or_nothing(uow: StagingUnitOfWork, staged: Staged) -> Iterator[None]:
         staged.clear()
         staged.update(before)
         raise
-
-
-def page_of(cls: type[E], conditions: tuple[Condition, ...], items: list[E], limit: int) -> Page[E]:
-    """The page from up to ``limit + 1`` items in key order (the extra one only says more
-    follow)."""
-    more = len(items) > limit
-    items = items[:limit]
-    next_cursor = encode_cursor(cls, conditions, items[-1].key) if more else None
-    return Page(items, next_cursor)

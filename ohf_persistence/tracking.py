@@ -1,4 +1,7 @@
-"""Version and timestamp stamping on save, undone when the write is discarded.
+"""TRANSITIONAL (SQL's old path only): stamps preset by ``preset_stamps``; see
+``UnitOfWork.restore`` for the explicit call every other path uses.
+
+Version and timestamp stamping on save, undone when the write is discarded.
 
 ``save`` bumps ``entity.version`` and sets ``updated_at`` as soon as the write is staged, so
 later reads and saves inside the same unit of work agree with it. If the unit of work rolls back
@@ -13,9 +16,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-from .domain.entities import Entity, utcnow
-
-_Stamp = tuple[Entity, int, datetime | None, datetime | None]
+from .domain.entities import Entity
+from .repository import SaveTracker as BaseTracker
 
 # Import and copy write entities that already have a stored history: the stamp they get is the
 # version and updated_at of the source, not "previous + 1" and "now". Keyed by id(entity); the
@@ -39,36 +41,15 @@ def preset_stamps(
         _PRESETS.reset(token)
 
 
-class SaveTracker:
-    def __init__(self) -> None:
-        self._stamps: list[_Stamp] = []
+class SaveTracker(BaseTracker):
+    """``repository.SaveTracker`` honouring ``preset_stamps`` (SQL's transitional path)."""
 
-    def stamp(self, entity: Entity, now: datetime | None = None) -> None:
-        """Record the entity's state, then bump its version and timestamps."""
-        self._stamps.append((entity, entity.version, entity.created_at, entity.updated_at))
+    def stamp(self, entity: Entity) -> None:
         presets = _PRESETS.get()
         preset = None if presets is None else presets.get(id(entity))
         if preset is not None and preset[0] is entity:
+            self._stamps.append((entity, entity.version, entity.created_at, entity.updated_at))
             object.__setattr__(entity, "version", preset[1])
             object.__setattr__(entity, "updated_at", preset[2])
             return
-        now = now or utcnow()
-        object.__setattr__(entity, "version", entity.version + 1)
-        object.__setattr__(entity, "updated_at", now)
-        if entity.created_at is None:
-            object.__setattr__(entity, "created_at", now)
-
-    def mark(self) -> int:
-        return len(self._stamps)
-
-    def undo(self, mark: int = 0) -> None:
-        """Give every entity stamped since ``mark`` its previous values (newest first)."""
-        while len(self._stamps) > mark:
-            entity, version, created, updated = self._stamps.pop()
-            object.__setattr__(entity, "version", version)
-            object.__setattr__(entity, "created_at", created)
-            object.__setattr__(entity, "updated_at", updated)
-
-    def forget(self) -> None:
-        """The writes are committed: keep the stamped values."""
-        self._stamps.clear()
+        super().stamp(entity)

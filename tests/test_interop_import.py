@@ -237,7 +237,7 @@ async def test_undo_journal_on_multi_transaction_backends(
     await _jsonl(source, tmp_path / "many.jsonl")
     await _populate(store)
     before = await _jsonl(store, tmp_path / "before.jsonl")
-    monkeypatch.setattr(store, "backend", "dynamodb")
+    monkeypatch.setattr(store, "write_limit", 100)  # DynamoDB's units of at most 100 writes
     real = writer_module.Writer._write_committed
     calls = {"n": 0}
 
@@ -250,5 +250,5 @@ async def test_undo_journal_on_multi_transaction_backends(
     monkeypatch.setattr(writer_module.Writer, "_write_committed", failing)
     with pytest.raises(PersistenceError, match="injected"):
         await import_file(store, tmp_path / "many.jsonl", "jsonl", merge=True)
-    monkeypatch.setattr(store, "backend", "memory")
+    monkeypatch.setattr(store, "write_limit", None)
     assert await _jsonl(store, tmp_path / "after.jsonl") == before

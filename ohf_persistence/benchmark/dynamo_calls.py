@@ -74,7 +74,7 @@ class Minimum:
         self._sizes: dict[str, int] = {}
 
     def _item_size(self, machine: Machine) -> int:
-        from ..adapters.dynamodb.codec import checked_item
+        from ..adapters.dynamodb.items import checked_item
 
         size = self._sizes.get(machine.machine_id)
         if size is None:

@@ -124,6 +124,10 @@ class SchemaNewerThanCode(SchemaOutOfDate):
         self.revision = revision
 
 
+class StoreClosed(PersistenceError):
+    """The store was closed: no repository or unit-of-work call works after ``close()``."""
+
+
 __all__ = [
     "AlreadyExists",
     "BackendUnavailable",
@@ -137,6 +141,7 @@ __all__ = [
     "PersistenceError",
     "SchemaNewerThanCode",
     "SchemaOutOfDate",
+    "StoreClosed",
     "TransactionTooLarge",
     "ValidationError",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import PersistenceError
-from ..domain.entities import ENTITY_TYPES as ORDER
+from ..domain.entities import ENTITY_TYPES
 from ..ports import Store
 from .codec import TYPE_NAMES
 from .exporter import iter_entities
@@ -33,18 +33,18 @@ async def copy_store(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     if not merge:
-        held = {TYPE_NAMES[cls]: await repo_for(target, cls).count() for cls in ORDER}
+        held = {TYPE_NAMES[cls]: await repo_for(target, cls).count() for cls in ENTITY_TYPES}
         if any(held.values()):
             summary = ", ".join(f"{n} {name}s" for name, n in held.items() if n)
             raise TargetNotEmpty(
                 f"copy refused: the target already holds {summary}; use --merge to copy into it"
             )
     bar = progress or Progress("copy", enabled=False)
-    totals = [await repo_for(source, cls).count() for cls in ORDER]
+    totals = [await repo_for(source, cls).count() for cls in ENTITY_TYPES]
     bar.total = sum(totals)
     writer = Writer(target, merge=merge, orb=False, check_existing=merge, atomic=False, undo=False)
     async with writer:
-        for cls in ORDER:
+        for cls in ENTITY_TYPES:
             async for items in iter_entities(source, cls, page_size):
                 await writer.write(cls, items)
                 bar.update(len(items), f"copy {TYPE_NAMES[cls]}s")

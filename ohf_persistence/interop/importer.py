@@ -14,7 +14,7 @@ from ..ports import Store
 from .codec import TYPE_NAMES
 from .progress import Progress
 from .sources import open_source
-from .writer import ATOMIC_BATCH, ImportConflict, Writer, WriteStats, fetch_existing, repo_for
+from .writer import BATCH, ImportConflict, Writer, WriteStats, fetch_existing, repo_for
 
 MAX_LISTED = 20  # conflicts named in the refusal message
 
@@ -107,7 +107,7 @@ async def import_file(
                 if parsed.entity is None or parsed.where in skip:
                     continue
                 batch.append(parsed.entity)
-                if len(batch) >= ATOMIC_BATCH:
+                if len(batch) >= BATCH:
                     await writer.write(cls, batch)
                     bar.update(len(batch), f"import {TYPE_NAMES[cls]}s")
                     batch = []
@@ -131,7 +131,7 @@ async def _refuse_existing(
         ordered = sorted(keys[cls])
         for start in range(0, len(ordered), 1000):
             chunk = ordered[start : start + 1000]
-            existing = await fetch_existing(store, cls, chunk, store.backend)
+            existing = await fetch_existing(store, cls, chunk)
             total += len(existing)
             found += [f"{TYPE_NAMES[cls]} {k!r}" for k in sorted(existing)][
                 : MAX_LISTED - len(found)

@@ -7,9 +7,9 @@ Atomicity, per backend:
   recorded in a journal; on failure the journal is undone (inserted items deleted, updated
   items put back as they were, each undo conditional on nobody having changed the item since).
 
-Versions: entities from our own format or another store keep their version and ``updated_at``
-(``preset_stamps``); entities from ORB are stamped by the store like any save, ORB's own values
-are kept in ``_orb``.
+Versions: entities from our own format or another store keep their version and timestamps
+(``UnitOfWork.restore_many``, guarded by the version the target held); entities from ORB are
+stamped by the store like any save, ORB's own values are kept in ``_orb``.
 """
 
 from __future__ import annotations
@@ -17,18 +17,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from ..domain import Machine, PersistenceError, Request, Template, TransactionTooLarge
+from ..domain import PersistenceError, Request, Template, TransactionTooLarge
 from ..domain.entities import Entity
 from ..ports import Repository, Store, UnitOfWork
-from ..tracking import preset_stamps
+from ..query import MAX_IN_VALUES
 from .codec import TYPE_NAMES
 from .orb import orb_info, set_stored_version, to_orb
 
-DYNAMODB_BATCH = 100  # TransactWriteItems' limit
-ATOMIC_BATCH = 500
+BATCH = 500  # entities per save_many / restore_many (fewer when the store's write_limit is)
 
 
 class ImportConflict(PersistenceError):
@@ -44,22 +42,15 @@ def repo_for(uow: UnitOfWork | Store, cls: type[Entity]) -> Repository[Any]:
 
 
 async def fetch_existing(
-    source: UnitOfWork | Store, cls: type[Entity], keys: Sequence[str], backend: str
+    source: UnitOfWork | Store, cls: type[Entity], keys: Sequence[str]
 ) -> dict[str, Entity]:
-    """The stored entities among ``keys`` (a BatchGet / IN query, never a scan per key)."""
-    if not keys:
-        return {}
-    if cls is Machine:
-        found: list[Entity] = list(await source.machines.get_by_instance_ids(list(keys)))
-    elif backend == "dynamodb":  # get_all with an _in filter would be a Scan there
-        repo = repo_for(source, cls)
-        found = [e for e in [await repo.get_by_id(k) for k in keys] if e is not None]
-    else:
-        repo = repo_for(source, cls)
-        found = []
-        for start in range(0, len(keys), 100):
-            found += await repo.get_all({f"{cls.KEY}_in": list(keys[start : start + 100])})
-    return {e.key: e for e in found}
+    """The stored entities among ``keys``: ``get_all`` with a key ``_in`` filter, which every
+    backend answers with batched point lookups (an IN query, BatchGetItem), never a scan."""
+    repo, found = repo_for(source, cls), {}
+    for start in range(0, len(keys), MAX_IN_VALUES):
+        chunk = list(keys[start : start + MAX_IN_VALUES])
+        found.update({e.key: e for e in await repo.get_all({f"{cls.KEY}_in": chunk})})
+    return found
 
 
 @dataclass
@@ -81,8 +72,8 @@ class WriteStats:
 @dataclass
 class _Step:
     entity: Entity
-    save_version: int  # the version the save is conditional on (0 = insert)
-    preset: tuple[int, datetime | None] | None  # stamp to give instead of version + 1 / now
+    save_version: int  # the version the target must hold (0 = absent)
+    restore: bool  # written as it is (UnitOfWork.restore) instead of stamped by a save
     old: Entity | None  # what the target held before (merge updates)
 
 
@@ -101,11 +92,12 @@ class Writer:
         self.merge = merge
         self.orb = orb
         self.check_existing = check_existing or merge
-        # copy passes atomic=False, undo=False: a commit per page keeps memory bounded, and a
-        # failed copy is resumed with --merge rather than undone.
-        self.atomic = store.backend != "dynamodb" if atomic is None else atomic
+        # One unit of work for the whole run, unless the store limits how much one holds
+        # (DynamoDB: 100 writes); copy passes atomic=False, undo=False: a commit per page
+        # keeps memory bounded, and a failed copy is resumed with --merge rather than undone.
+        self.atomic = store.write_limit is None if atomic is None else atomic
         self.undo = undo
-        self.chunk = DYNAMODB_BATCH if store.backend == "dynamodb" else ATOMIC_BATCH
+        self.chunk = min(BATCH, store.write_limit or BATCH)
         self.stats = WriteStats()
         self._uow: UnitOfWork | None = None
         self._journal: list[tuple[type[Entity], str, Entity | None, int]] = []
@@ -156,7 +148,7 @@ class Writer:
     ) -> list[_Step]:
         existing: dict[str, Entity] = {}
         if self.check_existing:
-            existing = await fetch_existing(uow, cls, [e.key for e in batch], self.store.backend)
+            existing = await fetch_existing(uow, cls, [e.key for e in batch])
         name = TYPE_NAMES[cls]
         steps = []
         for entity in batch:
@@ -172,9 +164,7 @@ class Writer:
         return steps
 
     def _insert(self, entity: Entity) -> _Step:
-        if self.orb or entity.version == 0:
-            return _Step(entity, 0, None, None)
-        return _Step(entity, 0, (entity.version, entity.updated_at), None)
+        return _Step(entity, 0, not self.orb and entity.version > 0, None)
 
     def _merge(self, name: str, entity: Entity, old: Entity) -> _Step | None:
         if self.orb:
@@ -188,33 +178,32 @@ class Writer:
             if info is None or old.version != info.get("stored"):
                 self.stats.kept.append((name, entity.key, "changed in the target since imported"))
                 return None
-            return _Step(entity, old.version, None, old)
+            return _Step(entity, old.version, False, old)
         if old == entity:
             self.stats.unchanged[name] += 1
             return None
         if entity.version > old.version:
-            return _Step(entity, old.version, (entity.version, entity.updated_at), old)
+            return _Step(entity, old.version, True, old)
         why = "target is newer" if old.version > entity.version else "same version, other content"
         self.stats.kept.append((name, entity.key, why))
         return None
 
     async def _save(self, uow: UnitOfWork, cls: type[Entity], steps: list[_Step]) -> None:
-        presets: dict[int, tuple[Entity, int, datetime | None]] = {}
+        saved: list[Entity] = []
         for step in steps:
+            if step.restore:
+                continue
             object.__setattr__(step.entity, "version", step.save_version)
-            if step.preset is not None:
-                presets[id(step.entity)] = (step.entity, *step.preset)
-            elif self.orb:
+            if self.orb:
                 set_stored_version(step.entity, step.save_version + 1)
-        with preset_stamps(presets):
-            await repo_for(uow, cls).save_many([s.entity for s in steps])
+            saved.append(step.entity)
+        restored = [(s.entity, s.save_version) for s in steps if s.restore]
+        if restored:
+            await uow.restore_many(restored)
+        if saved:
+            await repo_for(uow, cls).save_many(saved)
         name = TYPE_NAMES[cls]
         for step in steps:
-            if step.preset is not None and step.entity.version != step.preset[0]:
-                raise PersistenceError(
-                    f"the {self.store.backend} backend did not keep {name} {step.entity.key!r}"
-                    f"'s version {step.preset[0]} (got {step.entity.version})"
-                )
             (self.stats.updated if step.old is not None else self.stats.inserted)[name] += 1
 
     async def _undo(self) -> None:
@@ -232,12 +221,9 @@ class Writer:
                             raise PersistenceError("changed by someone else since written")
                         await repo.delete(key)
                     else:
-                        # Conditional on our write still being there; the stamp gives the
-                        # item back its old version and updated_at.
-                        presets = {id(old): (old, old.version, old.updated_at)}
-                        object.__setattr__(old, "version", written)
-                        with preset_stamps(presets):
-                            await repo.save(old)
+                        # Conditional on our write still being there; the item gets its old
+                        # version and timestamps back.
+                        await uow.restore(old, replaces=written)
                     await uow.commit()
             except PersistenceError as exc:
                 failed.append(f"{TYPE_NAMES[cls]} {key!r}: {exc}")

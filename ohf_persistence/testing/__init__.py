@@ -23,6 +23,7 @@ The contracts can also be subclassed one by one (``RepositoryContract``, ``Versi
 import pytest
 
 from .builders import make_machine, make_request, make_template, snapshot
+from .lifetime import ClosedStoreContract
 from .queries import FilterContract, PagingContract
 from .repositories import (
     MachineQueriesContract,
@@ -53,6 +54,7 @@ class StoreContract(
 
 
 __all__ = [
+    "ClosedStoreContract",
     "FilterContract",
     "MachineQueriesContract",
     "PagingContract",

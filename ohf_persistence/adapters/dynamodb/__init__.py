@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 from ...domain.errors import SchemaOutOfDate
 from .backend import Backend
 from .settings import DynamoSettings, settings_from_config
-from .store import DynamoStore
+from .store import DynamoStorage, DynamoStore
 from .tables import check_sync, migrate_sync, missing_message
-from .unit_of_work import DynamoUnitOfWork
 
 if TYPE_CHECKING:
     from ...config import StoreConfig
@@ -37,8 +36,8 @@ async def open_dynamodb_store(config: StoreConfig, logger: Any, migrate: bool) -
 
 __all__ = [
     "DynamoSettings",
+    "DynamoStorage",
     "DynamoStore",
-    "DynamoUnitOfWork",
     "open_dynamodb_store",
     "settings_from_config",
 ]

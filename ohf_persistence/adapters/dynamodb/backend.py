@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ...domain.entities import Entity
-from ...domain.errors import BackendUnavailable, PersistenceError
+from ...domain.errors import BackendUnavailable, PersistenceError, StoreClosed
 from .errors import DRIVER_ERRORS, translate
 from .models import EntityModel, build_models
 from .settings import DynamoSettings
@@ -101,7 +101,7 @@ class Backend:
     async def call(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in a worker thread; driver exceptions become package errors."""
         if self._closed:
-            raise PersistenceError("the DynamoDB store is closed")
+            raise StoreClosed("the dynamodb store is closed")
         loop = asyncio.get_running_loop()
         self.logger.debug("dynamodb %s", operation)
         work = loop.run_in_executor(self._pool, functools.partial(fn, *args))

@@ -20,8 +20,8 @@ from typing import Any
 
 from ...domain.errors import BackendUnavailable
 from ...query import Condition, matches
-from ...staging import Row
-from .codec import from_item, from_model
+from ...storage import Row
+from .items import from_item, from_model
 from .models import KEY_INDEX, EntityModel
 
 BATCH_GET_LIMIT = 100

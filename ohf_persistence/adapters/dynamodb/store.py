@@ -1,124 +1,76 @@
-"""The DynamoDB store and its autocommitting repositories.
+"""The DynamoDB storage and store.
 
-Reads go through a short-lived unit of work (nothing staged, so they are plain GetItem /
-BatchGetItem / Query calls). Single writes outside a unit of work skip the transaction:
-``save`` is one conditional PutItem, ``delete`` one DeleteItem, ``update_status`` one
-conditional UpdateItem. ``save_many`` commits transactions of up to 100 entities, each atomic.
+``write`` of one row is one conditional PutItem / DeleteItem; of several, one
+TransactWriteItems (at most 100 writes and 4 MB: ``TransactionTooLarge`` before anything is
+sent). Versions are never read at ``save`` (``checks_at_save`` False): the condition
+expressions at commit find conflicts, so a unit of work reports them from ``commit()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
-from ...autocommit import AutocommitMachines, AutocommitRequests, AutocommitTemplates
 from ...domain import Machine, Request, Template
 from ...domain.entities import Entity
-from ...domain.statuses import status_sources
-from ...ports import Store
-from ...query import check_key
-from ...staging import check_entity_type
-from ...tracking import SaveTracker
+from ...ports import E
+from ...repository import BackendStore
+from ...storage import Storage, Write
 from .backend import Backend
-from .codec import TRANSACTION_ACTIONS_LIMIT, checked_item
+from .items import TRANSACTION_ACTIONS_LIMIT
 from .settings import DynamoSettings
-from .unit_of_work import DynamoUnitOfWork
-from .writes import Action, delete, put, update_status
+from .table import DynamoTable
+from .writes import Action, build_transaction, put, transact
 
 
-class _DirectWrites:
-    entity: type[Entity]
-    _backend: Backend
-    _store: DynamoStore
-
-    async def save(self, entity: Any) -> None:
-        check_entity_type(self.entity, entity)
-        entity.validate()
-        em = self._backend.models[self.entity]
-        expected = None if entity.version == 0 else entity.version
-        tracker = SaveTracker()
-        tracker.stamp(entity)
-        try:
-            action = Action(em, entity.key, expected, entity.to_dict())
-            await self._backend.call("PutItem", put, self._backend.connection(self.entity), action)
-        except BaseException:
-            tracker.undo()
-            raise
-
-    async def save_many(self, entities: Iterable[Any]) -> None:
-        batch = list(entities)
-        em = self._backend.models[self.entity]
-        for entity in batch:  # refuse bad input before the first chunk is sent
-            check_entity_type(self.entity, entity)
-            entity.validate()
-            checked_item(em, entity.to_dict())
-        for start in range(0, len(batch), TRANSACTION_ACTIONS_LIMIT):
-            async with self._store.unit_of_work() as uow:
-                repo: Any = getattr(uow, _REPO[self.entity])
-                await repo.save_many(batch[start : start + TRANSACTION_ACTIONS_LIMIT])
-                await uow.commit()
-
-    async def delete(self, entity_id: str) -> bool:
-        key = check_key(self.entity, entity_id)
-        return await self._backend.call(
-            "DeleteItem", delete, self._backend.models[self.entity], key
-        )
-
-    async def _set_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
-        em = self._backend.models[self.entity]
-        sources = status_sources(status)
-        return await self._backend.call(
-            "UpdateItem", update_status, em, key, status, sources, note_field, note
-        )
+def _transact(backend: Backend, actions: list[Action]) -> None:
+    items = build_transaction(actions)  # TransactionTooLarge before anything is sent
+    transact(backend.connection(actions[0].em.entity), actions, items)
 
 
-_REPO: dict[type[Entity], str] = {Template: "templates", Request: "requests", Machine: "machines"}
-
-
-class DynamoTemplates(_DirectWrites, AutocommitTemplates):
-    entity = Template
-
-    def __init__(self, store: DynamoStore) -> None:
-        super().__init__(store.unit_of_work)
-        self._store, self._backend = store, store.dynamo
-
-
-class DynamoRequests(_DirectWrites, AutocommitRequests):
-    entity = Request
-
-    def __init__(self, store: DynamoStore) -> None:
-        super().__init__(store.unit_of_work)
-        self._store, self._backend = store, store.dynamo
-
-
-class DynamoMachines(_DirectWrites, AutocommitMachines):
-    entity = Machine
-
-    def __init__(self, store: DynamoStore) -> None:
-        super().__init__(store.unit_of_work)
-        self._store, self._backend = store, store.dynamo
-
-
-class DynamoStore(Store):
+class DynamoStorage(Storage):
     backend = "dynamodb"
+    write_limit = TRANSACTION_ACTIONS_LIMIT
+    checks_at_save = False
 
     def __init__(self, dynamo: Backend) -> None:
         self.dynamo = dynamo
-        self.templates = DynamoTemplates(self)
-        self.requests = DynamoRequests(self)
-        self.machines = DynamoMachines(self)
+        self.tables: dict[type[Entity], DynamoTable[Any]] = {
+            cls: DynamoTable(dynamo, cls) for cls in (Template, Request, Machine)
+        }
+
+    def table(self, entity: type[E]) -> DynamoTable[E]:
+        table: DynamoTable[E] = self.tables[entity]
+        return table
+
+    async def write(self, writes: Sequence[Write], *, single: bool = False) -> None:
+        models = self.dynamo.models
+        actions = [Action(models[w.entity], w.key, w.expected, w.row) for w in writes]
+        if single:  # an autocommitted save: one conditional PutItem, atomic by itself
+            action = actions[0]
+            operation = "DeleteItem" if action.row is None else "PutItem"
+            connection = self.dynamo.connection(writes[0].entity)
+            await self.dynamo.call(operation, put, connection, action)
+        elif actions:
+            await self.dynamo.call("TransactWriteItems", _transact, self.dynamo, actions)
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.dynamo.close()
+
+
+class DynamoStore(BackendStore):
+    storage: DynamoStorage
+
+    def __init__(self, dynamo: Backend) -> None:
+        super().__init__(DynamoStorage(dynamo))
+        self.dynamo = dynamo
 
     @property
     def settings(self) -> DynamoSettings:
         return self.dynamo.settings
 
-    def unit_of_work(self) -> DynamoUnitOfWork:
-        return DynamoUnitOfWork(self.dynamo)
-
     @property
     def client(self) -> Any:
         """The store's botocore client, e.g. to count API calls with event hooks."""
         return self.dynamo.client
-
-    async def close(self) -> None:
-        await self.dynamo.close()

@@ -23,17 +23,21 @@ from ...domain.errors import (
     BackendUnavailable,
     ConcurrencyConflict,
     InvalidStatusTransition,
+    ItemTooLarge,
     TransactionTooLarge,
 )
-from ...staging import ANY_VERSION, Row
-from .codec import (
+from ...storage import ANY_VERSION, Row
+from .errors import THROTTLED, error_code
+from .items import (
+    ITEM_LIMIT,
     TRANSACTION_ACTIONS_LIMIT,
     TRANSACTION_BYTES_LIMIT,
     checked_item,
     from_item,
+    is_size_refusal,
     item_size,
+    too_large,
 )
-from .errors import THROTTLED, error_code
 from .models import EntityModel
 from .reads import get_row
 
@@ -109,6 +113,8 @@ def put(connection: Any, action: Action) -> None:
     except ClientError as exc:
         if error_code(exc) == "ConditionalCheckFailedException":
             raise conflict(action.em, action.key, action.expected, _failure_item(exc)) from exc
+        if action.row is not None and is_size_refusal(exc):
+            raise too_large(action.em, action.row) from exc
         raise
 
 
@@ -129,7 +135,9 @@ def update_status(
     note_field: str,
     note: str | None,
 ) -> bool:
-    """One conditional UpdateItem; False when the item does not exist."""
+    """One conditional UpdateItem; False when the item does not exist. A change that would
+    take the item over 400 KB is refused by DynamoDB atomically (nothing written) and raised
+    as ItemTooLarge."""
     model_cls, allowed = em.model, sorted(sources)
     actions = [
         model_cls.status.set(status),
@@ -152,6 +160,8 @@ def update_status(
             connection.dispatch("UpdateItem", kwargs)
             return True
         except ClientError as exc:
+            if is_size_refusal(exc):
+                raise _status_too_large(em, key, status, note_field, note) from exc
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             stored = _stored(em, key, _failure_item(exc))
@@ -170,6 +180,18 @@ def update_status(
         f"{em.entity.ENTITY_TYPE} {key!r}: status kept "
         f"changing concurrently; update_status gave up after {STATUS_ATTEMPTS} attempts",
     )
+
+
+def _status_too_large(
+    em: EntityModel, key: str, status: Any, note_field: str, note: str | None
+) -> ItemTooLarge:
+    # Only for the message: the size the item would have had.
+    row = get_row(em, key) or {em.entity.KEY: key}
+    row = {**row, "status": status, **({note_field: note} if note is not None else {})}
+    try:
+        return too_large(em, row)
+    except Exception:
+        return ItemTooLarge(em.entity.ENTITY_TYPE, key, ITEM_LIMIT + 1, ITEM_LIMIT)
 
 
 def build_transaction(actions: Sequence[Action]) -> list[dict[str, Any]]:

@@ -1,74 +1,63 @@
-"""The memory store and its unit of work.
+"""The memory backend's storage and store.
 
-A unit of work stages writes per key (with the committed version it was based on) and applies
-them in one synchronous step at commit: with no ``await`` between the version checks and the
-writes, concurrent tasks on one event loop cannot interleave inside a commit.
+``MemoryStorage.write`` checks every guard first and then applies every write in one
+synchronous step: with no ``await`` between the checks and the writes, concurrent tasks on one
+event loop cannot interleave inside a commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ...autocommit import AutocommitMachines, AutocommitRequests, AutocommitTemplates
 from ...domain import AlreadyExists, ConcurrencyConflict, Machine, Request, Template
 from ...domain.entities import Entity
-from ...ports import Store
-from ...staging import ANY_VERSION, StagingUnitOfWork
-from .repositories import (
-    MemoryMachineRepository,
-    MemoryRequestRepository,
-    MemoryTemplateRepository,
-)
-from .table import Table
+from ...ports import E
+from ...repository import BackendStore
+from ...storage import ANY_VERSION, Storage, Write
+from .table import MemoryTable
 
 
-class MemoryStore(Store):
+class MemoryStorage(Storage):
     backend = "memory"
 
-    def __init__(self, logger: Any = None) -> None:
-        self.tables: dict[type[Entity], Table] = {
-            Template: Table("template_id", ["provider_type"]),
-            Request: Table("request_id", ["status"]),
-            Machine: Table("machine_id", ["status", "request_id", "return_request_id"]),
+    def __init__(self) -> None:
+        self.tables: dict[type[Entity], MemoryTable[Any]] = {
+            Template: MemoryTable(Template, ["provider_type"]),
+            Request: MemoryTable(Request, ["status"]),
+            Machine: MemoryTable(Machine, ["status", "request_id", "return_request_id"]),
         }
-        self.logger = logger
-        self.templates = AutocommitTemplates(self.unit_of_work)
-        self.requests = AutocommitRequests(self.unit_of_work)
-        self.machines = AutocommitMachines(self.unit_of_work)
 
-    def unit_of_work(self) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self)
+    def table(self, entity: type[E]) -> MemoryTable[E]:
+        table: MemoryTable[E] = self.tables[entity]
+        return table
+
+    async def write(self, writes: Sequence[Write], *, single: bool = False) -> None:
+        # Check every guard first, then apply: all or nothing.
+        for write in writes:
+            if write.expected == ANY_VERSION:
+                continue
+            stored = self.tables[write.entity].rows.get(write.key)
+            actual = None if stored is None else stored["version"]
+            if actual != write.expected:
+                etype = write.entity.ENTITY_TYPE
+                if write.expected is None:
+                    raise AlreadyExists(etype, write.key, actual)
+                raise ConcurrencyConflict(etype, write.key, write.expected, actual)
+        for write in writes:
+            table = self.tables[write.entity]
+            if write.row is None:
+                table.remove(write.key)
+            else:
+                table.put(write.key, write.row)
 
     async def close(self) -> None:
-        """Nothing to release; the data lives as long as the store object."""
+        """The data lives as long as the storage object; the store refuses calls after this."""
+        self.closed = True
 
 
-class MemoryUnitOfWork(StagingUnitOfWork):
-    def __init__(self, store: MemoryStore) -> None:
-        super().__init__()
-        self._store = store
-        self.templates = MemoryTemplateRepository(self, store.tables[Template])
-        self.requests = MemoryRequestRepository(self, store.tables[Request])
-        self.machines = MemoryMachineRepository(self, store.tables[Machine])
+class MemoryStore(BackendStore):
+    storage: MemoryStorage
 
-    async def commit(self) -> None:
-        # Check every staged key first, then apply: all or nothing.
-        for cls, staged in self._pending.items():
-            table = self._store.tables[cls]
-            for key, (expected, _row) in staged.items():
-                if expected == ANY_VERSION:
-                    continue
-                committed = table.rows.get(key)
-                actual = None if committed is None else committed["version"]
-                if actual != expected:
-                    if expected is None:
-                        raise AlreadyExists(cls.ENTITY_TYPE, key, actual)
-                    raise ConcurrencyConflict(cls.ENTITY_TYPE, key, expected, actual)
-        for cls, staged in self._pending.items():
-            table = self._store.tables[cls]
-            for key, (_expected, row) in staged.items():
-                if row is None:
-                    table.remove(key)
-                else:
-                    table.put(key, row)
-        self._committed()
+    def __init__(self) -> None:
+        super().__init__(MemoryStorage())

@@ -1,20 +1,32 @@
-"""Committed rows of one entity type, with secondary indexes on the keyed query fields."""
+"""Stored rows of one entity type: a dict by key, the keys in order, and secondary indexes.
+
+The memory backend's ``storage.Table``. Every method is synchronous inside (no ``await``), so
+on one event loop each one is atomic. Indexes map a field value to the sorted keys holding it,
+so a keyed query or a page walks only the keys it returns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from ...staging import Row
+from ...domain.validation import json_copy
+from ...ports import E
+from ...query import Condition, matches
+from ...repository import status_changed
+from ...storage import Row, Table
+from .sorted_keys import SortedKeys
 
 
-class Table:
-    def __init__(self, key: str, indexed: Iterable[str]) -> None:
-        self.key = key
+class MemoryTable(Table[E]):
+    def __init__(self, entity: type[E], indexed: Iterable[str]) -> None:
+        self.entity = entity
         self.rows: dict[str, Row] = {}
-        self.indexes: dict[str, dict[Any, set[str]]] = {name: {} for name in indexed}
-        self._sorted: list[str] | None = None
+        self.keys = SortedKeys()
+        self.indexes: dict[str, dict[Any, SortedKeys]] = {name: {} for name in indexed}
 
+    # -- changing rows (called by MemoryStorage.write and by the single-row primitives)
     def put(self, key: str, row: Row) -> None:
         old = self.rows.get(key)
         for name, index in self.indexes.items():
@@ -23,32 +35,122 @@ class Table:
                     continue
                 self._unindex(index, old[name], key)
             if row[name] is not None:
-                index.setdefault(row[name], set()).add(key)
+                found = index.get(row[name])
+                if found is None:
+                    found = index[row[name]] = SortedKeys()
+                found.add(key)
         if old is None:
-            self._sorted = None
+            self.keys.add(key)
         self.rows[key] = row
 
-    def remove(self, key: str) -> None:
+    def remove(self, key: str) -> bool:
         old = self.rows.pop(key, None)
         if old is None:
-            return
+            return False
         for name, index in self.indexes.items():
             self._unindex(index, old[name], key)
-        self._sorted = None
+        self.keys.discard(key)
+        return True
 
     @staticmethod
-    def _unindex(index: dict[Any, set[str]], value: Any, key: str) -> None:
+    def _unindex(index: dict[Any, SortedKeys], value: Any, key: str) -> None:
         keys = index.get(value)
         if keys is not None:
             keys.discard(key)
             if not keys:
                 del index[value]
 
-    def sorted_keys(self) -> list[str]:
-        # Re-sorted only after inserts or deletes; updates keep the key set.
-        if self._sorted is None:
-            self._sorted = sorted(self.rows)
-        return self._sorted
+    # -- reading
+    def _entity(self, row: Row) -> E:
+        # A fresh object whose containers are not shared with the stored row.
+        values = dict(row)
+        for name in self.entity.CONTAINERS:
+            values[name] = json_copy(values[name])
+        return self.entity.restore(values)
 
-    def keys_where(self, name: str, value: Any) -> set[str]:
-        return self.indexes[name].get(value, set())
+    def _keys(self, conditions: tuple[Condition, ...], after: str | None) -> Iterator[str]:
+        """Candidate keys in order: from an index when a condition allows, within the key
+        range the conditions and ``after`` give; ``matches`` decides the rest."""
+        # Bounds as (value, inclusive); the tighter one wins.
+        lower: tuple[str, bool] | None = None if after is None else (after, False)
+        upper: tuple[str, bool] | None = None
+        for cond in conditions:
+            if cond.field != self.entity.KEY or cond.op == "in":
+                continue
+            if cond.op in ("eq", "gt", "gte"):
+                bound = (cond.value, cond.op != "gt")
+                if lower is None or (bound[0], not bound[1]) > (lower[0], not lower[1]):
+                    lower = bound
+            if cond.op in ("eq", "lt", "lte"):
+                bound = (cond.value, cond.op != "lt")
+                if upper is None or bound < upper:
+                    upper = bound
+        low, low_in = lower if lower is not None else (None, True)
+        high, high_in = upper if upper is not None else (None, True)
+        for cond in conditions:
+            index = self.indexes.get(cond.field)
+            if index is None or cond.value is None or cond.op not in ("eq", "in"):
+                continue
+            values = [cond.value] if cond.op == "eq" else list(dict.fromkeys(cond.value))
+            ranges = [
+                found.irange(low, low_in, high, high_in)
+                for value in values
+                if (found := index.get(value)) is not None
+            ]
+            # Different values hold disjoint keys: merging keeps key order.
+            return ranges[0] if len(ranges) == 1 else heapq.merge(*ranges)
+        return self.keys.irange(low, low_in, high, high_in)
+
+    async def load(self, key: str) -> E | None:
+        row = self.rows.get(key)
+        return None if row is None else self._entity(row)
+
+    async def load_many(self, keys: Sequence[str]) -> dict[str, E]:
+        rows = self.rows
+        return {key: self._entity(rows[key]) for key in keys if key in rows}
+
+    async def exists(self, key: str) -> bool:
+        return key in self.rows
+
+    async def versions(self, keys: Sequence[str]) -> dict[str, int]:
+        rows = self.rows
+        return {key: rows[key]["version"] for key in keys if key in rows}
+
+    async def select(
+        self,
+        conditions: tuple[Condition, ...],
+        after: str | None,
+        limit: int | None,
+        offset: int = 0,
+    ) -> list[E]:
+        found: list[E] = []
+        if limit == 0:
+            return found
+        rows, skip = self.rows, offset
+        for key in self._keys(conditions, after):
+            row = rows[key]
+            if not matches(row, conditions):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            found.append(self._entity(row))
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    async def count(self, conditions: tuple[Condition, ...]) -> int:
+        if not conditions:
+            return len(self.rows)
+        rows = self.rows
+        return sum(1 for key in self._keys(conditions, None) if matches(rows[key], conditions))
+
+    async def delete(self, key: str) -> bool:
+        return self.remove(key)
+
+    async def update_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
+        row = self.rows.get(key)
+        if row is None:
+            return False
+        self.put(key, status_changed(self.entity, row, status, note_field, note))
+        return True

@@ -1,4 +1,4 @@
-"""Rows (dicts of entity field values) to PynamoDB model instances and back, plus item sizes.
+"""Rows (dicts of entity field values) to PynamoDB items and back, plus item sizes and limits.
 
 The model's attribute classes (``attributes.py``) are the only encoding: writes serialize a
 model instance, reads deserialize one, so both directions always agree.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...domain.errors import ItemTooLarge
-from ...staging import Row
+from ...storage import Row
 from .models import KIND_ATTR, EntityModel
 
 ITEM_LIMIT = 400 * 1024  # DynamoDB's item size limit, attribute names included
@@ -50,5 +50,24 @@ def checked_item(em: EntityModel, row: Row) -> tuple[Any, int]:
     model = to_model(em, row)
     size = item_size(model.serialize())
     if size > ITEM_LIMIT:
-        raise ItemTooLarge(em.entity.ENTITY_TYPE, str(row[em.entity.KEY]), size, ITEM_LIMIT)
+        raise too_large(em, row, size)
     return model, size
+
+
+def too_large(em: EntityModel, row: Row, size: int | None = None) -> ItemTooLarge:
+    """The error for ``row`` (its size computed when not given)."""
+    if size is None:
+        size = item_size(to_model(em, row).serialize())
+    return ItemTooLarge(em.entity.ENTITY_TYPE, str(row[em.entity.KEY]), size, ITEM_LIMIT)
+
+
+def is_size_refusal(exc: BaseException) -> bool:
+    """DynamoDB refused a write because the item would exceed its size limit (nothing was
+    written: the refusal is atomic)."""
+    from .errors import client_error
+
+    found = client_error(exc)
+    if found is None:
+        return False
+    error = found.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and "size" in error.get("Message", "")
