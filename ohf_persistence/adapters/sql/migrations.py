@@ -8,6 +8,8 @@ process's event loop (no nested ``asyncio.run``).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -91,9 +93,25 @@ def newer_than_code(found: str | None, where: str) -> SchemaNewerThanCode | None
     )
 
 
+# Alembic keeps the running migration in module globals (``alembic.context``), and
+# ``run_sync`` lets another task's migration start while one waits on the database: two
+# migrations in one event loop (even of different databases) would mix their contexts.
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _LOCKS.get(loop)
+    if lock is None:
+        lock = _LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def _run(db: Database, work: Callable[[Connection], T]) -> T:
     try:
-        async with db.transaction() as conn:
+        async with _loop_lock(), db.transaction() as conn:
             return await conn.run_sync(work)
     except CommandError as exc:
         raise ValidationError(f"migration refused: {exc}", field="revision") from exc
