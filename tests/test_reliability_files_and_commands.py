@@ -666,9 +666,13 @@ def test_a_newer_schema_is_named_as_newer_and_export_still_takes_a_backup(
             f"UPDATE alembic_version SET version_num = '{FUTURE}'",
         )
     )
-    for command in ("stats", "import"):
-        extra = [str(FIXTURE_FILE)] if command == "import" else []
-        code, _, err = cli(capsys, command, *extra, "--url", seeded)
+    for argv in (
+        ["stats", "--url", seeded],
+        ["import", str(FIXTURE_FILE), "--url", seeded],
+        ["demo", "--url", seeded],
+        ["copy", "--from", seeded, "--to", "memory://"],
+    ):
+        code, _, err = cli(capsys, *argv)
         assert code == 1
         line = one_line_error(err)
         assert (
