@@ -851,6 +851,21 @@ def test_demo_on_dynamodb_refuses_more_machines_than_a_transaction_before_writin
     assert asyncio.run(_counts(url)) == (3, 2, 99)
 
 
+@persistent
+def test_a_demo_that_fails_part_way_leaves_no_request_or_machine_behind(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url_factory: UrlFactory
+) -> None:
+    """The acquire request is saved before the machines; when recording them fails (here: two
+    machines with one id), the run removes what it wrote (a request stayed at 598e8be)."""
+    from ohf_persistence.cli import demo
+
+    url = _url(url_factory)
+    monkeypatch.setattr(demo, "_instance_id", lambda: "i-0same")
+    code, _, err = cli(capsys, "demo", "--machines", "2", "--returns", "1", "--url", url)
+    assert code == 1 and "Traceback" not in err
+    assert asyncio.run(_counts(url)) == (3, 0, 0)  # only the shared sample templates
+
+
 # --------------------------------------------------------------------------------------------
 # 7. Concurrent migrations on one PostgreSQL database (issue 11 item 15)
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -83,6 +84,9 @@ class _Steps:
     def __init__(self) -> None:
         self.rows: list[list[Any]] = []
         self.notes: list[str] = []
+        # what this run may have written (ids), removed again if the run fails part-way
+        self.requests: list[str] = []
+        self.machines: list[str] = []
 
     async def run(
         self, what: str, count: int | Callable[[T], int], action: Callable[[], Awaitable[T]]
@@ -132,6 +136,9 @@ async def run(args: argparse.Namespace) -> int:
     store = await steps.run("open store, migrate schema to head", 1, lambda: _open(config))
     try:
         await _scenario(store, steps, args.machines, args.returns)
+    except BaseException:
+        await _undo(store, steps)
+        raise
     finally:
         await store.close()
     print(table(["#", "step", "items", "time"], steps.rows, right=[0, 2, 3]))
@@ -144,6 +151,18 @@ async def run(args: argparse.Namespace) -> int:
     )
     print(f"total {(time.perf_counter() - start) * 1000:.0f} ms")
     return 0
+
+
+async def _undo(store: Store, steps: _Steps) -> None:
+    """A failed run leaves none of its requests and machines behind (the sample templates
+    are shared by every run and stay). Best effort: the original error is what is reported."""
+    try:
+        for machine_id in steps.machines:
+            await store.machines.delete(machine_id)
+        for request_id in steps.requests:
+            await store.requests.delete(request_id)
+    except Exception as exc:  # cleanup must not hide the demo's own error
+        print(f"demo: could not remove this run's data: {exc}", file=sys.stderr)
 
 
 async def _open(config: Any) -> Store:
@@ -159,6 +178,7 @@ async def _scenario(store: Store, steps: _Steps, count: int, returns: int) -> No
     acquire = Request.new(
         "acquire", template_id=template, requested_count=count, provider_api="EC2Fleet"
     )
+    steps.requests.append(acquire.request_id)
     await steps.run("create acquire request", 1, lambda: store.requests.save(acquire))
     machines = [
         Machine(
@@ -172,6 +192,7 @@ async def _scenario(store: Store, steps: _Steps, count: int, returns: int) -> No
         for i in range(count)
     ]
     ids = [m.machine_id for m in machines]
+    steps.machines += ids
 
     async def record_machines() -> None:
         async with store.unit_of_work() as uow:
@@ -208,6 +229,7 @@ async def _scenario(store: Store, steps: _Steps, count: int, returns: int) -> No
     await steps.run("launching -> running, request complete (1 unit of work)", count, running)
     chosen = ids[:returns]
     ret = Request.new("return", template_id=template, requested_count=returns, machine_ids=chosen)
+    steps.requests.append(ret.request_id)
 
     async def create_return() -> None:
         async with store.unit_of_work() as uow:
