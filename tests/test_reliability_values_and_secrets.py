@@ -45,16 +45,27 @@ from ohf_persistence import (
     open_store,
 )
 from ohf_persistence.config import ConfigError, resolve_config
-from ohf_persistence.domain.validation import DATETIME_MAX, DATETIME_MIN, MAX_COUNT
 from ohf_persistence.interop import export_store
-from ohf_persistence.query import MAX_ROWS
 from ohf_persistence.testing import make_machine, make_request, make_template, snapshot
-from ohf_persistence.testing.values import (
-    EDGE_DATETIMES,
-    HUGE_INTS,
-    OUT_OF_RANGE_DATETIMES,
-)
 from tests.test_interop_support import PG_URL, UrlFactory, cli, persistent_backends
+
+# The documented ranges, written out here (not imported) so this file also runs against older
+# code and shows what it got wrong.
+DATETIME_MIN = datetime(1, 1, 2, tzinfo=UTC)
+DATETIME_MAX = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+MAX_COUNT = 2**31 - 1  # every int field
+MAX_ROWS = 2**31 - 1  # larger limits and offsets act as this
+PLUS_FIVE, MINUS_FIVE = timezone(timedelta(hours=5)), timezone(timedelta(hours=-5))
+OUT_OF_RANGE_DATETIMES = [
+    datetime.min,
+    datetime.max,
+    datetime.min.replace(tzinfo=PLUS_FIVE),
+    datetime.max.replace(tzinfo=MINUS_FIVE),
+    DATETIME_MIN - timedelta(microseconds=1),
+    DATETIME_MAX + timedelta(microseconds=1),
+]
+EDGE_DATETIMES = [DATETIME_MIN, DATETIME_MAX, datetime(1, 1, 2, 5, tzinfo=PLUS_FIVE)]
+HUGE_INTS = [2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**12, 2**70]
 
 EXAMPLES = int(os.environ.get("OHF_VALUES_EXAMPLES", "40"))
 T = TypeVar("T")
@@ -73,6 +84,14 @@ def _on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:
 async def _run_property(test: Callable[[], None]) -> None:
     """Run a hypothesis test (sync, calling ``_on``) off the loop so store calls can run on it."""
     await asyncio.to_thread(test)
+
+
+def test_the_documented_ranges_are_the_codes() -> None:
+    from ohf_persistence.domain import validation
+    from ohf_persistence.query import MAX_ROWS as CODE_MAX_ROWS
+
+    assert (validation.DATETIME_MIN, validation.DATETIME_MAX) == (DATETIME_MIN, DATETIME_MAX)
+    assert (validation.MAX_COUNT, CODE_MAX_ROWS) == (MAX_COUNT, MAX_ROWS)
 
 
 # --------------------------------------------------------------------------------------------
