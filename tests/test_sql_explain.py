@@ -1,6 +1,6 @@
 """Every keyed port query uses an index (EXPLAIN / EXPLAIN QUERY PLAN on the real statements).
 
-The statements come from the adapter's own ``Codec``, so the plans are those of the SQL the
+The statements come from the adapter's own ``Queries``, so the plans are those of the SQL the
 repositories send. PostgreSQL plans over a few rows prefer sequential scans whatever the
 indexes, so the test sets ``enable_seqscan = off``: the plan then shows whether an index
 *can* serve the query (a missing index would still show a Seq Scan).
@@ -16,32 +16,32 @@ from sqlalchemy import text, update
 from sqlalchemy.sql import Executable
 
 from ohf_persistence import Machine, Request, Store, Template
-from ohf_persistence.adapters.sql.statements import Codec
+from ohf_persistence.adapters.sql.queries import Queries
 from ohf_persistence.domain.statuses import MACHINE_SOURCES, MachineStatus
 from ohf_persistence.query import parse_filters
 
-Build = Callable[[dict[type, Codec[Any]]], Executable]
+Build = Callable[[dict[type, Queries[Any]]], Executable]
 
 
 def _listing(entity: type, filters: dict[str, Any]) -> Build:
-    return lambda codecs: codecs[entity].listing(parse_filters(entity, filters))
+    return lambda codecs: codecs[entity].statement(parse_filters(entity, filters))
 
 
-def _get_by_id(codecs: dict[type, Codec[Any]]) -> Executable:
+def _get_by_id(codecs: dict[type, Queries[Any]]) -> Executable:
     codec = codecs[Machine]
     return codec.select_all.where(codec.key == "i-1")
 
 
-def _instance_ids(codecs: dict[type, Codec[Any]]) -> Executable:
+def _instance_ids(codecs: dict[type, Queries[Any]]) -> Executable:
     codec = codecs[Machine]
     return codec.select_all.where(codec.key.in_(["i-1", "i-2", "i-3"]))
 
 
-def _page(codecs: dict[type, Codec[Any]]) -> Executable:
-    return codecs[Machine].listing((), after="i-1", limit=101)
+def _page(codecs: dict[type, Queries[Any]]) -> Executable:
+    return codecs[Machine].statement((), after="i-1", limit=101)
 
 
-def _update_status(codecs: dict[type, Codec[Any]]) -> Executable:
+def _update_status(codecs: dict[type, Queries[Any]]) -> Executable:
     codec = codecs[Machine]
     sources = sorted(s.value for s in MACHINE_SOURCES[MachineStatus.RUNNING])
     return (
@@ -100,7 +100,7 @@ def sql_store(request: pytest.FixtureRequest) -> Store:
 async def test_keyed_query_uses_an_index(sql_store: Store, name: str) -> None:
     db = sql_store.db  # type: ignore[attr-defined]
     build, index = QUERIES[name]
-    plan = await explain(sql_store, build(sql_store.codecs))  # type: ignore[attr-defined]
+    plan = await explain(sql_store, build(sql_store.queries))  # type: ignore[attr-defined]
     print(f"\n{db.dialect} {name}:\n{plan}")
     # SQLite names the primary key's index sqlite_autoindex_<table>_1.
     primary = index.startswith("pk_") and f"sqlite_autoindex_{index[3:]}_1" in plan
@@ -110,7 +110,7 @@ async def test_keyed_query_uses_an_index(sql_store: Store, name: str) -> None:
 
 async def test_find_by_attributes_uses_the_gin_index_on_postgres(postgres_store: Store) -> None:
     """SQLite has no JSON index: there find_by_attributes reads the (small) templates table."""
-    codec = postgres_store.codecs[Template]  # type: ignore[attr-defined]
+    codec = postgres_store.queries[Template]  # type: ignore[attr-defined]
     compiled = codec.select_all.where(codec.attributes_match({"ncpus": ["Numeric", "2"]}))
     sql = str(compiled.compile(dialect=postgres_store.db.engine.dialect))  # type: ignore[attr-defined]
     assert "@>" in sql and "->" in sql

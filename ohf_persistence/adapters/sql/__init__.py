@@ -1,4 +1,12 @@
-"""SQL backend: async SQLAlchemy 2.x on SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+"""SQL backend: SQLAlchemy Core statements run on aiosqlite (SQLite) and asyncpg (PostgreSQL).
+
+Modules by role: ``store`` (store, unit of work, autocommitting repositories), ``repository``
+(reads with staged writes overlaid), ``queries`` (every statement, compiled once per shape),
+``writes`` (every guarded write), ``codec`` (rows <-> entities), ``driver`` (connections, pool,
+execution), ``engine`` (one store's database), ``errors`` (driver exceptions -> ours),
+``types`` / ``models`` (the schema), ``migrations`` (Alembic), ``internals`` (private library
+details, tested).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +22,19 @@ if TYPE_CHECKING:
 async def open_sql_store(config: StoreConfig, logger: Any, migrate: bool) -> SqlStore:
     """Open the store; the schema must be at this code's head revision (SchemaOutOfDate
     otherwise). ``migrate=True`` upgrades first; a private ``:memory:`` database always is."""
-    from . import migrations
-
     db = Database(config)
     try:
         if migrate or is_memory_sqlite(config.url):
+            from . import migrations  # Alembic: imported only when a migration runs
+
             await migrations.upgrade_db(db, "head")
-        await migrations.verify_head(db)
+        await db.verify_head()
     except BaseException:
         await db.close()
         raise
     if logger is not None:
         logger.debug("opened %s store at %s", config.backend, db.errors.url)
-    return SqlStore(db, logger)
+    return SqlStore(db)
 
 
 __all__ = ["SqlStore", "SqlUnitOfWork", "open_sql_store"]

@@ -1,100 +1,77 @@
-"""Engines and connections: SQLite pragmas and transaction control, PostgreSQL timeouts.
+"""The database of one store: its URL, its driver connections and (for Alembic) an engine.
 
-Reads run on autocommit connections (one statement, its own snapshot); writes run only at
-commit, in one short transaction (``BEGIN IMMEDIATE`` on SQLite, so writers queue on the busy
-timeout instead of failing later with a stale WAL snapshot).
+Calls run on the pool of driver connections (``driver.py``): reads and one-statement writes in
+autocommit mode, several writes in one short transaction (``BEGIN IMMEDIATE`` on SQLite). The
+SQLAlchemy engine is built only when Alembic or a test asks for it (``Database.engine``,
+``Database.transaction``): its asyncio layer imports the ORM, which a call does not need.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Executable, event
+from sqlalchemy import Executable
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import URL, Dialect, make_url
 
 from ...config import ConfigError, StoreConfig, mask_url
+from ...domain.errors import PersistenceError, SchemaOutOfDate
+from .driver import Connection, Pool, connect_postgres, connect_sqlite
 from .errors import ErrorTranslator
-from .fastpath import Compiled, Runner
+from .models import SCHEMA_HEAD
 from .types import pg_json_dumps
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
 CONNECT_TIMEOUT = 5.0  # seconds: refused / unreachable servers fail fast (BackendUnavailable)
+CALL_TIMEOUT = 5.0  # seconds one PostgreSQL statement may take (URL option ``timeout``)
 BUSY_TIMEOUT_MS = 5000  # SQLite writers wait this long for the write lock
+POOL_SIZE = 4  # driver connections per store (a :memory: database has exactly one)
 _READ = "ohf_read"
-FAST_CONNECTIONS = 4  # driver connections the fast path keeps out of the pool
+T = TypeVar("T")
 
 
 def is_memory_sqlite(url: str) -> bool:
-    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/").endswith(":///"))
-
-
-def create_engine(config: StoreConfig) -> AsyncEngine:
-    if config.backend == "sqlite":
-        kwargs: dict[str, Any] = {}
-        if is_memory_sqlite(config.url):
-            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-        else:
-            kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
-        engine = create_async_engine(config.url, **kwargs)
-        _sqlite_events(engine, memory=is_memory_sqlite(config.url))
-        return engine
-    engine = create_async_engine(
-        config.url,
-        json_serializer=pg_json_dumps,
-        pool_timeout=CONNECT_TIMEOUT,
-        pool_pre_ping=False,
-        connect_args={
-            "timeout": CONNECT_TIMEOUT,
-            "command_timeout": 60,
-            "server_settings": {"application_name": "ohf_persistence"},
-        },
+    return url.startswith("sqlite") and (
+        ":memory:" in url or url.rstrip("/").split("?")[0].endswith(":///")
     )
-    _pg_events(engine)
-    return engine
 
 
-def _pg_events(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        # A pooled connection the server closed while it sat idle (restart, network cut) is
-        # known locally (no round trip): the pool drops every connection older than now and
-        # connects again, so the first call after an outage does not fail on a dead one.
-        driver = getattr(dbapi_connection, "driver_connection", None)
-        if driver is not None and driver.is_closed():
-            raise sa_exc.InvalidatePoolError("connection closed while idle in the pool")
+def _dialect(backend: str) -> Dialect:
+    """The dialect that compiles our statements (no engine, no driver import)."""
+    if backend == "sqlite":
+        from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+
+        return SQLiteDialect_aiosqlite()
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+    return PGDialect_asyncpg(json_serializer=pg_json_dumps)  # type: ignore[no-untyped-call]
 
 
-def _sqlite_events(engine: AsyncEngine, memory: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from sqlite3's legacy mode (which skips BEGIN before
-        # SELECT): the "begin" hook below emits it.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        if not conn.get_execution_options().get(_READ):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _call_timeout(url: URL, masked: str) -> tuple[URL, float]:
+    """The ``timeout`` option (seconds per PostgreSQL statement), removed from the URL."""
+    raw = url.query.get("timeout")
+    if raw is None:
+        return url, CALL_TIMEOUT
+    try:
+        value = float(raw if isinstance(raw, str) else raw[-1])
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ConfigError(f"timeout must be seconds in (0, 3600], got {raw!r} in {masked!r}")
+    return url.difference_update_query(["timeout"]), value
 
 
 class Database:
-    """One engine plus the helpers repositories use; all errors leave translated."""
+    """One store's connections; every error leaves translated."""
 
     def __init__(self, config: StoreConfig) -> None:
         try:
-            make_url(config.url)
+            url = make_url(config.url)
         except (sa_exc.ArgumentError, ValueError):
             # SQLAlchemy's message repeats the whole URL, password included: not chained.
             raise ConfigError(
@@ -104,75 +81,193 @@ class Database:
         self.config = config
         self.backend = config.backend
         self.errors = ErrorTranslator(config.backend, config.url)
-        self.engine = create_engine(config)
-        if self.backend == "sqlite":
-            self._read_engine = self.engine.execution_options(**{_READ: True})
-        else:
-            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        # A :memory: database is one shared connection: serialise its users.
-        memory = is_memory_sqlite(config.url)
-        self._lock: asyncio.Lock | None = asyncio.Lock() if memory else None
-        size = 1 if memory else FAST_CONNECTIONS
-        self._runner = Runner(self.engine, self.engine.dialect.name, size)
+        self.memory = is_memory_sqlite(config.url)
+        # The driver is an extra: a missing one is an ImportError here, at open (config.py
+        # turns it into a ConfigError naming the extra), not a failure of the first call.
+        importlib.import_module("aiosqlite" if self.backend == "sqlite" else "asyncpg")
+        self.compiler = _dialect(config.backend)
+        self.call_timeout = CALL_TIMEOUT
+        if self.backend == "postgresql":
+            url, self.call_timeout = _call_timeout(url, self.errors.url)
+        self._url = url
+        self._engine: Any = None
+        self._memory_conn: Any = None
+        self.pool = Pool(
+            self._connect, 1 if self.memory else POOL_SIZE, self.memory, self.errors.url
+        )
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self.compiler.name
+
+    async def _connect(self) -> Connection:
+        if self.backend == "sqlite":
+            path = self._url.database or ":memory:"
+            conn = await connect_sqlite(path, self.memory, BUSY_TIMEOUT_MS)
+            if self.memory:
+                self._memory_conn = conn
+            return conn
+        _args, kwargs = self.compiler.create_connect_args(self._url)
+        kwargs.pop("prepared_statement_cache_size", None)
+        kwargs.pop("async_fallback", None)
+        return await connect_postgres(dict(kwargs), CONNECT_TIMEOUT, self.call_timeout)
+
+    # -- calls
+    async def run(
+        self, work: Callable[[Connection], Awaitable[T]], entity_type: str | None = None
+    ) -> T:
+        """``work`` on a lent connection in autocommit mode."""
+        try:
+            async with self.pool.lease() as conn:
+                return await work(conn)
+        except PersistenceError:
+            raise
+        except Exception as exc:
+            raise self.errors.translate(exc, entity_type) from exc
+
+    async def fetch_rows(self, compiled: Any, values: Any) -> list[Any]:
+        """All rows of one compiled statement (the read path, kept short)."""
+        try:
+            async with self.pool.lease() as conn:
+                return await conn.fetch(compiled, values)
+        except PersistenceError:
+            raise
+        except Exception as exc:
+            raise self.errors.translate(exc) from exc
+
+    async def in_transaction(
+        self, work: Callable[[Connection], Awaitable[T]], entity_type: str | None = None
+    ) -> T:
+        """``work`` in one transaction, committed when it returns, rolled back if it raises."""
+
+        async def transact(conn: Connection) -> T:
+            await conn.begin()
+            result = await work(conn)
+            await conn.commit()
+            return result
+
+        return await self.run(transact, entity_type)
+
+    async def schema_revisions(self) -> list[str]:
+        """The rows of ``alembic_version`` (SchemaOutOfDate when the table is missing)."""
+
+        async def read(conn: Connection) -> list[str]:
+            return sorted(
+                str(row[0])
+                for row in await conn.fetch_text("SELECT version_num FROM alembic_version")
+            )
+
+        return await self.run(read)
+
+    async def verify_head(self) -> None:
+        """SchemaOutOfDate unless the database is at this code's revision (no Alembic import:
+        models.SCHEMA_HEAD is the head, checked by tests/test_sql_layout.py)."""
+        head = SCHEMA_HEAD
+        try:
+            found = await self.schema_revisions()
+        except SchemaOutOfDate as exc:
+            raise SchemaOutOfDate(
+                f"{self.backend} at {self.errors.url} has no ohf_persistence schema (expected "
+                f"revision {head}); {self.errors.migrate_hint()}"
+            ) from exc
+        if found != [head]:
+            at = ", ".join(found) or "none"
+            raise SchemaOutOfDate(
+                f"{self.backend} at {self.errors.url} has schema revision {at}, this code needs "
+                f"{head}; {self.errors.migrate_hint()}"
+            )
+
+    # -- SQLAlchemy, for Alembic and tests
+    @property
+    def engine(self) -> Any:
+        """An AsyncEngine on the same database (a :memory: one shares its one connection)."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Any:
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import StaticPool
+
+        url = self._url.render_as_string(hide_password=False)
+        if self.backend == "sqlite":
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
+            if self.memory:
+                kwargs = {"poolclass": StaticPool, "async_creator": self._memory_connection}
+            engine = create_async_engine(url, **kwargs)
+            _sqlite_events(engine, memory=self.memory)
+            return engine
+        return create_async_engine(
+            url,
+            json_serializer=pg_json_dumps,
+            pool_timeout=CONNECT_TIMEOUT,
+            connect_args={
+                "timeout": CONNECT_TIMEOUT,
+                "command_timeout": self.call_timeout,
+                "server_settings": {"application_name": "ohf_persistence"},
+            },
+        )
+
+    async def _memory_connection(self) -> Any:
+        # The engine's StaticPool wraps the pool's one connection (lent by ``_exclusive``):
+        # one database, one thread.
+        return self._memory_conn.raw
 
     @contextlib.asynccontextmanager
-    async def _serialised(self) -> AsyncIterator[None]:
-        if self._lock is None:
+    async def transaction(self, entity_type: str | None = None) -> AsyncIterator[AsyncConnection]:
+        """A SQLAlchemy AsyncConnection in a transaction (migrations and tests)."""
+        async with self.errors.guard(entity_type), self._exclusive(), self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """A :memory: database's one connection is lent to the engine for the block."""
+        if not self.memory:
             yield
-        else:
-            async with self._lock:
-                yield
+            return
+        conn = await self.pool.acquire()
+        try:
+            yield
+        finally:
+            self.pool.release(conn)
 
     async def fetch(
         self, statement: Executable, params: dict[str, Any] | None = None
     ) -> Sequence[Sequence[Any]]:
-        """All rows of one statement, on an autocommit connection."""
-        async with (
-            self.errors.guard(),
-            self._serialised(),
-            self._read_engine.connect() as conn,
-        ):
+        """All rows of a SQLAlchemy statement (migrations)."""
+        async with self.transaction() as conn:
             result = await conn.execute(statement, params)
             return result.all()
 
-    async def run_fetch(self, compiled: Compiled, values: dict[str, Any]) -> list[Any]:
-        """Rows of a precompiled statement (fast path, autocommit)."""
-        async with self.errors.guard(), self._serialised():
-            return await self._runner.fetch(compiled, values)
-
-    async def run_execute(
-        self, compiled: Compiled, values: dict[str, Any], entity_type: str | None = None
-    ) -> int:
-        """One precompiled statement, committed on its own; the rows it changed."""
-        async with self.errors.guard(entity_type), self._serialised():
-            return await self._runner.execute(compiled, values)
-
-    @contextlib.asynccontextmanager
-    async def autocommit(self, entity_type: str | None = None) -> AsyncIterator[AsyncConnection]:
-        """A connection whose every statement commits on its own: for writes that are one
-        statement (atomic by themselves), saving the BEGIN/COMMIT round trips."""
-        async with (
-            self.errors.guard(entity_type),
-            self._serialised(),
-            self._read_engine.connect() as conn,
-        ):
-            yield conn
-
-    @contextlib.asynccontextmanager
-    async def transaction(self, entity_type: str | None = None) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed when the block ends without an exception."""
-        async with (
-            self.errors.guard(entity_type),
-            self._serialised(),
-            self.engine.begin() as conn,
-        ):
-            yield conn
-
     async def close(self) -> None:
+        """Refuse further calls, close every connection (in-flight calls close theirs when
+        they end)."""
         async with self.errors.guard():
-            await self._runner.close()
-            await self.engine.dispose()
+            await self.pool.close()
+            if self._engine is not None:
+                engine, self._engine = self._engine, None
+                if not self.memory:  # the memory engine's connection is the pool's: closed
+                    await engine.dispose()
+
+
+def _sqlite_events(engine: Any, memory: bool) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Connection as SaConnection
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from sqlite3's legacy mode (which skips BEGIN before
+        # SELECT): the "begin" hook below emits it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: SaConnection) -> None:
+        if not conn.get_execution_options().get(_READ):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -134,6 +134,14 @@ def _is_connection_error(exc: BaseException, root: BaseException) -> bool:
     )
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """A write refused because its key is taken (SQLite or PostgreSQL)."""
+    root = _root(exc)
+    if isinstance(root, sqlite3.IntegrityError):
+        return "UNIQUE constraint failed" in str(root)
+    return _sqlstate(root) == "23505"
+
+
 def _password(url: str) -> str | None:
     try:
         from sqlalchemy.engine import make_url

@@ -1,21 +1,24 @@
-"""Declarative models of the three tables (the schema Alembic manages).
+"""The three tables (Core ``Table`` objects: the schema Alembic manages).
 
-Column names are the entity field names, so a row maps to ``Entity.restore`` without renaming.
-The repositories use the Core ``Table`` objects (``TABLES``); ORM instances are never created
-on the read paths and never leave the adapter.
+Column names are the entity field names, so a row maps to its entity without renaming. Plain
+Core keeps the ORM out of the import graph: opening a store imports only what a call needs.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, MetaData, Table
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, Table
 
 from ...domain import Machine, Request, Template
 from ...domain.entities import Entity
+from .internals import ddl_if_dialect
 from .types import UTCDateTime, json_type, key_type, status_type, text_type
+
+# The Alembic revision this code's tables correspond to. Opening a store compares the database's
+# ``alembic_version`` with it without importing Alembic; tests/test_sql_layout.py checks that it
+# is the head of migrations/ (add a revision -> update this).
+SCHEMA_HEAD = "0001"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -25,135 +28,127 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _key() -> Mapped[str]:
-    return mapped_column(key_type(), primary_key=True)
+def _key(name: str) -> Column[Any]:
+    return Column(name, key_type(), primary_key=True)
 
 
-def _id(nullable: bool = True) -> Any:
-    return mapped_column(key_type(), nullable=nullable)
+def _id(name: str, nullable: bool = True) -> Column[Any]:
+    return Column(name, key_type(), nullable=nullable)
 
 
-def _text() -> Any:
-    return mapped_column(text_type(), nullable=True)
+def _text(name: str) -> Column[Any]:
+    return Column(name, text_type(), nullable=True)
 
 
-def _json() -> Any:
-    return mapped_column(json_type(), nullable=False)
+def _json(name: str) -> Column[Any]:
+    return Column(name, json_type(), nullable=False)
 
 
-def _when(nullable: bool = True) -> Any:
-    return mapped_column(UTCDateTime(), nullable=nullable)
+def _when(name: str, nullable: bool = True) -> Column[Any]:
+    return Column(name, UTCDateTime(), nullable=nullable)
 
 
-def _count() -> Mapped[int]:
-    return mapped_column(Integer, nullable=False)
+def _count(name: str) -> Column[Any]:
+    return Column(name, Integer, nullable=False)
 
 
-class _Common:
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[datetime | None] = _when()
-    updated_at: Mapped[datetime | None] = _when()
+def _status(name: str) -> Column[Any]:
+    return Column(name, status_type(), nullable=False)
 
 
-class TemplateRow(_Common, Base):
-    __tablename__ = "templates"
-    template_id: Mapped[str] = _key()
-    name: Mapped[str | None] = _text()
-    description: Mapped[str | None] = _text()
-    provider_type: Mapped[str] = _id(nullable=False)
-    provider_name: Mapped[str | None] = _text()
-    provider_api: Mapped[str | None] = _text()
-    max_number: Mapped[int] = _count()
-    attributes: Mapped[dict[str, Any]] = _json()
-    configuration: Mapped[dict[str, Any]] = _json()
-    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False)
-
-    __table_args__ = (
-        Index("ix_templates_provider_type", "provider_type", "template_id"),
-        # GIN index for find_by_attributes' ``attributes @> :wanted`` (PostgreSQL only).
-        Index("ix_templates_attributes", "attributes", postgresql_using="gin").ddl_if(
-            dialect="postgresql"
-        ),
-    )
+def _common() -> list[Column[Any]]:
+    return [Column("version", Integer, nullable=False), _when("created_at"), _when("updated_at")]
 
 
-class RequestRow(_Common, Base):
-    __tablename__ = "requests"
-    request_id: Mapped[str] = _key()
-    request_type: Mapped[str] = mapped_column(status_type(), nullable=False)
-    template_id: Mapped[str | None] = _id()
-    provider_type: Mapped[str | None] = _text()
-    provider_name: Mapped[str | None] = _text()
-    provider_api: Mapped[str | None] = _text()
-    requested_count: Mapped[int] = _count()
-    status: Mapped[str] = mapped_column(status_type(), nullable=False)
-    status_message: Mapped[str | None] = _text()
-    machine_ids: Mapped[list[str]] = _json()
-    resource_ids: Mapped[list[str]] = _json()
-    successful_count: Mapped[int] = _count()
-    failed_count: Mapped[int] = _count()
-    started_at: Mapped[datetime | None] = _when()
-    completed_at: Mapped[datetime | None] = _when()
-    first_status_check: Mapped[datetime | None] = _when()
-    last_status_check: Mapped[datetime | None] = _when()
-    deadline_at: Mapped[datetime | None] = _when()
-    # ``metadata`` is reserved on declarative classes: the attribute is renamed, not the column.
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", json_type(), nullable=False)
-    error_details: Mapped[dict[str, Any]] = _json()
-    provider_data: Mapped[dict[str, Any]] = _json()
+templates = Table(
+    "templates",
+    metadata,
+    _key("template_id"),
+    _text("name"),
+    _text("description"),
+    _id("provider_type", nullable=False),
+    _text("provider_name"),
+    _text("provider_api"),
+    _count("max_number"),
+    _json("attributes"),
+    _json("configuration"),
+    Column("is_active", Boolean, nullable=False),
+    *_common(),
+    Index("ix_templates_provider_type", "provider_type", "template_id"),
+    # GIN index for find_by_attributes' ``attributes @> :wanted`` (PostgreSQL only).
+    Index("ix_templates_attributes", "attributes", postgresql_using="gin").ddl_if(
+        dialect="postgresql"
+    ),
+)
 
-    __table_args__ = (Index("ix_requests_status", "status", "request_id"),)
+requests = Table(
+    "requests",
+    metadata,
+    _key("request_id"),
+    _status("request_type"),
+    _id("template_id"),
+    _text("provider_type"),
+    _text("provider_name"),
+    _text("provider_api"),
+    _count("requested_count"),
+    _status("status"),
+    _text("status_message"),
+    _json("machine_ids"),
+    _json("resource_ids"),
+    _count("successful_count"),
+    _count("failed_count"),
+    _when("started_at"),
+    _when("completed_at"),
+    _when("first_status_check"),
+    _when("last_status_check"),
+    _when("deadline_at"),
+    _json("metadata"),
+    _json("error_details"),
+    _json("provider_data"),
+    *_common(),
+    Index("ix_requests_status", "status", "request_id"),
+)
 
+machines = Table(
+    "machines",
+    metadata,
+    _key("machine_id"),
+    _text("name"),
+    _id("template_id"),
+    _id("request_id"),
+    _id("return_request_id"),
+    _text("provider_type"),
+    _text("provider_name"),
+    _text("provider_api"),
+    _text("resource_id"),
+    _text("instance_type"),
+    _text("image_id"),
+    _text("price_type"),
+    _text("private_ip"),
+    _text("public_ip"),
+    _text("private_dns_name"),
+    _text("public_dns_name"),
+    _text("subnet_id"),
+    _text("vpc_id"),
+    _json("security_group_ids"),
+    _status("status"),
+    _text("status_reason"),
+    _when("launch_time"),
+    _when("provisioning_started_at"),
+    _when("termination_time"),
+    _json("tags"),
+    _json("metadata"),
+    _json("provider_data"),
+    *_common(),
+    Index("ix_machines_request_id", "request_id", "machine_id"),
+    Index("ix_machines_return_request_id", "return_request_id", "machine_id"),
+    Index("ix_machines_status", "status", "machine_id"),
+)
 
-class MachineRow(_Common, Base):
-    __tablename__ = "machines"
-    machine_id: Mapped[str] = _key()
-    name: Mapped[str | None] = _text()
-    template_id: Mapped[str | None] = _id()
-    request_id: Mapped[str | None] = _id()
-    return_request_id: Mapped[str | None] = _id()
-    provider_type: Mapped[str | None] = _text()
-    provider_name: Mapped[str | None] = _text()
-    provider_api: Mapped[str | None] = _text()
-    resource_id: Mapped[str | None] = _text()
-    instance_type: Mapped[str | None] = _text()
-    image_id: Mapped[str | None] = _text()
-    price_type: Mapped[str | None] = _text()
-    private_ip: Mapped[str | None] = _text()
-    public_ip: Mapped[str | None] = _text()
-    private_dns_name: Mapped[str | None] = _text()
-    public_dns_name: Mapped[str | None] = _text()
-    subnet_id: Mapped[str | None] = _text()
-    vpc_id: Mapped[str | None] = _text()
-    security_group_ids: Mapped[list[str]] = _json()
-    status: Mapped[str] = mapped_column(status_type(), nullable=False)
-    status_reason: Mapped[str | None] = _text()
-    launch_time: Mapped[datetime | None] = _when()
-    provisioning_started_at: Mapped[datetime | None] = _when()
-    termination_time: Mapped[datetime | None] = _when()
-    tags: Mapped[dict[str, Any]] = _json()
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", json_type(), nullable=False)
-    provider_data: Mapped[dict[str, Any]] = _json()
-
-    __table_args__ = (
-        Index("ix_machines_request_id", "request_id", "machine_id"),
-        Index("ix_machines_return_request_id", "return_request_id", "machine_id"),
-        Index("ix_machines_status", "status", "machine_id"),
-    )
-
-
-metadata = Base.metadata
-
-TABLES: dict[type[Entity], Table] = {
-    Template: TemplateRow.__table__,  # type: ignore[dict-item]
-    Request: RequestRow.__table__,  # type: ignore[dict-item]
-    Machine: MachineRow.__table__,  # type: ignore[dict-item]
-}
+TABLES: dict[type[Entity], Table] = {Template: templates, Request: requests, Machine: machines}
 
 
 def _check_columns() -> None:
@@ -175,8 +170,7 @@ def include_object_for(dialect: str) -> Any:
         obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
     ) -> bool:
         if type_ == "index" and not reflected and isinstance(obj, Index):
-            ddl_if = getattr(obj, "_ddl_if", None)
-            wanted = getattr(ddl_if, "dialect", None)
+            wanted = ddl_if_dialect(obj)
             if wanted is not None and wanted != dialect:
                 return False
         return True

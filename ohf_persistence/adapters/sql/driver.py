@@ -1,0 +1,439 @@
+"""Execution on the driver's own connections (aiosqlite / asyncpg), and their pool.
+
+SQLAlchemy writes every statement (compiled once per shape, see ``queries.py``) and its type
+processors convert every bound value; the statements then run straight on aiosqlite / asyncpg.
+SQLAlchemy's per-execution work (connection checkout, result objects, greenlet hops) costs
+several times a one-row query, and its asyncio layer imports the ORM, so the engine is only
+built for Alembic and the tests (``engine.Database.engine``).
+
+Lifetime rules (docs/reliability.md, "connection lifetime"):
+- a ``:memory:`` SQLite database *is* its one connection: it is never dropped or reopened;
+  a failed or cancelled call only rolls its transaction back;
+- SQLite file connections survive failed and cancelled calls too (the statement finishes in
+  aiosqlite's thread; the rollback is queued behind it);
+- a PostgreSQL connection that fails outside the database's own refusals (a cut, a deadline, a
+  cancellation) is closed and replaced; one made in another event loop is never reused;
+- every PostgreSQL statement has a deadline (``timeout`` URL option): a silent server fails
+  the call with BackendUnavailable instead of hanging;
+- after ``close()`` the pool opens nothing and every call raises StoreClosed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+from ...domain.errors import BackendUnavailable, StoreClosed
+from .internals import Processor, bind_processors
+
+
+class Compiled:
+    """SQL text plus, per positional parameter, its name and bind processor."""
+
+    __slots__ = ("defaults", "names", "processors", "sql")
+
+    def __init__(
+        self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
+    ) -> None:
+        # column_keys: INSERT/UPDATE take one parameter per named column, named like it.
+        compiled: Any = statement.compile(
+            dialect=dialect, column_keys=None if column_keys is None else list(column_keys)
+        )
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        bind = bind_processors(compiled)
+        self.processors: tuple[Processor | None, ...] = tuple(bind.get(n) for n in self.names)
+        # Values fixed in the statement itself (literals become parameters too), converted
+        # here once; a JSON null literal stays JSON ``null``, not SQL NULL.
+        self.defaults: dict[str, Any] = {}
+        for name, value in compiled.params.items():
+            if compiled.binds[name].required:
+                continue  # a parameter each call supplies
+            processor = bind.get(name)
+            evaluate_none = getattr(compiled.binds[name].type, "should_evaluate_none", False)
+            if processor is not None and (value is not None or evaluate_none):
+                value = processor(value)
+            self.defaults[name] = value
+        # Defaults are already converted: their processors must not run again.
+        fixed = set(self.defaults)
+        self.processors = tuple(
+            None if name in fixed else processor
+            for name, processor in zip(self.names, self.processors, strict=True)
+        )
+
+    def params(self, values: Mapping[str, Any]) -> list[Any]:
+        out = []
+        defaults = self.defaults
+        for name, processor in zip(self.names, self.processors, strict=True):
+            if name in values:
+                value = values[name]
+                out.append(value if processor is None or value is None else processor(value))
+            else:
+                out.append(defaults[name])
+        return out
+
+
+class Connection:
+    """One driver connection: statements, transactions, and how it ends."""
+
+    sqlite: bool
+    in_transaction: bool = False
+
+    async def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
+        raise NotImplementedError
+
+    async def fetch_text(self, sql: str) -> list[Any]:
+        raise NotImplementedError
+
+    async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
+        """One statement; the rows it changed (SQLite statements say so with RETURNING)."""
+        raise NotImplementedError
+
+    async def run(self, compiled: Compiled, values: Mapping[str, Any]) -> None:
+        """One statement whose row count nobody needs."""
+        raise NotImplementedError
+
+    async def execute_many(self, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+    async def begin(self) -> None:
+        raise NotImplementedError
+
+    async def commit(self) -> None:
+        raise NotImplementedError
+
+    async def rollback(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def keeps_after(self, exc: BaseException) -> bool:
+        """Whether the connection is still sound after ``exc`` ended a call on it."""
+        raise NotImplementedError
+
+    def usable_in(self, loop: asyncio.AbstractEventLoop) -> bool:
+        return True
+
+
+class SqliteConnection(Connection):
+    sqlite = True
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    async def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
+        return list(await self.raw.execute_fetchall(compiled.sql, compiled.params(values)))
+
+    async def fetch_text(self, sql: str) -> list[Any]:
+        return list(await self.raw.execute_fetchall(sql))
+
+    async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
+        # One thread hop: the statement RETURNs a row per changed row (queries.py).
+        return len(await self.raw.execute_fetchall(compiled.sql, compiled.params(values)))
+
+    async def run(self, compiled: Compiled, values: Mapping[str, Any]) -> None:
+        await self.raw.execute_fetchall(compiled.sql, compiled.params(values))
+
+    async def execute_many(self, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
+        params = compiled.params
+        await self.raw.executemany(compiled.sql, [params(row) for row in rows])
+
+    async def begin(self) -> None:
+        # IMMEDIATE: writers queue on the busy timeout at BEGIN instead of failing later with
+        # a stale WAL snapshot.
+        self.in_transaction = True
+        await self.raw.execute_fetchall("BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        await self.raw.execute_fetchall("COMMIT")
+        self.in_transaction = False
+
+    async def rollback(self) -> None:
+        self.in_transaction = False
+        try:
+            await self.raw.execute_fetchall("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            # A cancelled BEGIN may never have run: nothing to roll back.
+            if "no transaction is active" not in str(exc):
+                raise
+
+    async def close(self) -> None:
+        await self.raw.close()
+
+    def keeps_after(self, exc: BaseException) -> bool:
+        # SQLite has no network: after any error the connection (and a :memory: database's
+        # data) is intact; only a connection whose thread has ended is lost.
+        return bool(getattr(self.raw, "_running", True))
+
+
+class PgConnection(Connection):
+    sqlite = False
+
+    def __init__(self, raw: Any, timeout: float) -> None:
+        self.raw = raw
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+
+    async def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
+        return list(
+            await self.raw.fetch(compiled.sql, *compiled.params(values), timeout=self.timeout)
+        )
+
+    async def fetch_text(self, sql: str) -> list[Any]:
+        return list(await self.raw.fetch(sql, timeout=self.timeout))
+
+    async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
+        status: str = await self.raw.execute(
+            compiled.sql, *compiled.params(values), timeout=self.timeout
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def run(self, compiled: Compiled, values: Mapping[str, Any]) -> None:
+        await self.raw.execute(compiled.sql, *compiled.params(values), timeout=self.timeout)
+
+    async def execute_many(self, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
+        params = compiled.params
+        await self.raw.executemany(
+            compiled.sql, [params(row) for row in rows], timeout=self.timeout
+        )
+
+    async def begin(self) -> None:
+        self.in_transaction = True
+        await self.raw.execute("BEGIN", timeout=self.timeout)
+
+    async def commit(self) -> None:
+        await self.raw.execute("COMMIT", timeout=self.timeout)
+        self.in_transaction = False
+
+    async def rollback(self) -> None:
+        self.in_transaction = False
+        await self.raw.execute("ROLLBACK", timeout=self.timeout)
+
+    async def close(self) -> None:
+        if self.loop is asyncio.get_running_loop() and not self.raw.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.raw.close(), self.timeout)
+                return
+        self.abort()
+
+    def abort(self) -> None:
+        """Close the socket now (no goodbye to the server; safe from another event loop)."""
+        with contextlib.suppress(Exception):
+            self.raw.terminate()
+
+    def keeps_after(self, exc: BaseException) -> bool:
+        # The server refused a statement (constraint, data error): the connection is fine.
+        # Anything else (cut, deadline, cancellation mid-statement) leaves it in doubt.
+        from asyncpg import PostgresError  # type: ignore[import-untyped]
+
+        return isinstance(exc, PostgresError) and not self.raw.is_closed()
+
+    def usable_in(self, loop: asyncio.AbstractEventLoop) -> bool:
+        # asyncpg connections belong to the loop that opened them (a second asyncio.run).
+        return self.loop is loop and not self.raw.is_closed()
+
+
+class Pool:
+    """Up to ``size`` driver connections, opened on demand and handed out one call at a time.
+
+    ``keep``: the connections are the data (SQLite ``:memory:``, size 1): never dropped.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        size: int,
+        keep: bool,
+        where: str,
+    ) -> None:
+        self._connect = connect
+        self._size = size
+        self._keep = keep
+        self._where = where
+        self._idle: list[Connection] = []
+        self._waiters: list[asyncio.Future[Connection | None]] = []
+        self._open = 0
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed(f"the store at {self._where} is closed")
+
+    async def acquire(self) -> Connection:
+        self.check_open()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._rebind(loop)
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.usable_in(loop):
+                return conn
+            self._forget(conn)
+        if self._open >= self._size:
+            waiter: asyncio.Future[Connection | None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self.release(waiter.result())  # type: ignore[arg-type]
+                elif waiter.done() and not waiter.cancelled():
+                    self._wake()  # pass the free slot on
+                elif waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                raise
+            if handed is not None:
+                return handed
+            self.check_open()
+        self._open += 1
+        try:
+            return await self._connect()
+        except BaseException:
+            self._open -= 1
+            self._wake()
+            raise
+
+    def _rebind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A new event loop: waiters of the old one can never be woken; forget them."""
+        self._loop = loop
+        self._waiters.clear()
+        # Connections lent out in the old loop never come back; their slots are free again.
+        self._open = len(self._idle)
+
+    def _forget(self, conn: Connection) -> None:
+        """A connection of another event loop: its socket is closed without awaiting."""
+        self._open -= 1
+        if isinstance(conn, PgConnection):
+            conn.abort()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def release(self, conn: Connection) -> None:
+        if self._closed and not self._keep:
+            self._open -= 1
+            if isinstance(conn, PgConnection):
+                conn.abort()
+            return
+        while self._waiters:
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._idle.append(conn)
+
+    async def discard(self, conn: Connection) -> None:
+        self._open -= 1
+        self._wake()
+        if isinstance(conn, PgConnection):
+            conn.abort()
+        else:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _recover(self, conn: Connection, exc: BaseException) -> None:
+        """After a failed or cancelled call: roll back, then lend the connection again (or
+        drop it when it cannot be trusted). A connection that holds the data is always kept."""
+        try:
+            if conn.keeps_after(exc) or self._keep:
+                if conn.in_transaction:
+                    await conn.rollback()
+                self.release(conn)
+                return
+        except BaseException:
+            if self._keep:
+                self.release(conn)
+                return
+        await self.discard(conn)
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Connection]:
+        conn = await self.acquire()
+        try:
+            yield conn
+        except BaseException as exc:
+            # Shielded: a second cancellation must not hand out a connection mid-rollback.
+            recovery = asyncio.ensure_future(self._recover(conn, exc))
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(recovery)
+            raise
+        self.release(conn)
+
+    async def close(self) -> None:
+        self._closed = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+        idle, self._idle = self._idle, []
+        self._open -= len(idle)
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+async def connect_sqlite(path: str, memory: bool, busy_timeout_ms: int) -> SqliteConnection:
+    import aiosqlite
+
+    raw = await aiosqlite.connect(
+        path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
+    )
+    try:
+        if not memory:
+            await raw.execute_fetchall("PRAGMA journal_mode=WAL")
+            await raw.execute_fetchall("PRAGMA synchronous=NORMAL")  # durable enough with WAL
+        await raw.execute_fetchall(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        await raw.execute_fetchall("PRAGMA foreign_keys=ON")
+    except BaseException:
+        await raw.close()
+        raise
+    return SqliteConnection(raw)
+
+
+async def connect_postgres(
+    kwargs: dict[str, Any], connect_timeout: float, call_timeout: float
+) -> PgConnection:
+    import json
+
+    import asyncpg
+
+    try:
+        raw = await asyncpg.connect(
+            **kwargs,
+            timeout=connect_timeout,
+            server_settings={"application_name": "ohf_persistence"},
+        )
+    except TimeoutError as exc:
+        raise BackendUnavailable(
+            f"no connection within {connect_timeout:g} s ({type(exc).__name__})"
+        ) from exc
+    try:
+        # JSON columns travel as text: the bind processors serialise, json.loads decodes.
+        for name in ("json", "jsonb"):
+            await raw.set_type_codec(
+                name, encoder=_same, decoder=json.loads, schema="pg_catalog", format="text"
+            )
+    except BaseException:
+        raw.terminate()
+        raise
+    return PgConnection(raw, call_timeout)
+
+
+def _same(value: str) -> str:
+    return value

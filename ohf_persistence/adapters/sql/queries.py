@@ -1,0 +1,323 @@
+"""The SQL of every statement, built from ``query.Condition`` lists and compiled once per shape.
+
+A shape is what changes the SQL text (which filters, which operators, how many IN values,
+whether a limit applies); values are always bound parameters, so a handful of compiled
+statements serve every call. This is the only place that turns conditions into SQL.
+
+Statements run with ``Connection.execute`` (which reports changed rows) carry
+``RETURNING key`` on SQLite: counting the returned rows is the row count, in one thread hop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from ...ports import E
+from ...query import Condition
+from .codec import plain
+from .driver import Compiled
+from .models import TABLES
+
+Shape = tuple[Any, ...]
+Bound = tuple[Compiled, dict[str, Any]]
+
+# Bound parameters per statement stay well under SQLite's 32766 and asyncpg's 32767.
+MAX_PARAMS = 30_000
+KEY_CHUNK = 1_000  # keys per IN (...) list
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Queries(Generic[E]):
+    """Every statement on one entity's table."""
+
+    def __init__(self, entity: type[E], dialect: Dialect) -> None:
+        self.entity = entity
+        self.dialect = dialect
+        self.sqlite = dialect.name == "sqlite"
+        self.table = table = TABLES[entity]
+        self.names = names = tuple(table.c.keys())
+        self.key = key = table.c[entity.KEY]
+        self.version = table.c.version
+        self.select_all: Select[Any] = select(table)
+        self._cache: dict[Shape, Compiled] = {}
+        k = bindparam("k", type_=key.type)
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        versioned = (key == bindparam("b_key", type_=key.type)) & (
+            self.version == bindparam("b_expected", type_=Integer)
+        )
+        upsert = insert(table)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[key],
+            set_={name: upsert.excluded[name] for name in names if name != entity.KEY},
+        )
+        self.by_key = self._compile(self.select_all.where(key == k))
+        self.version_of = self._compile(select(self.version).where(key == k))
+        self.exists = self._compile(select(literal(1)).where(key == k))
+        # Guarded single-row writes (Connection.execute: the row count decides).
+        self.insert_new = self._compile(
+            self._counted(insert(table).on_conflict_do_nothing(index_elements=[key])), names
+        )
+        self.update_versioned = self._compile(self._counted(update(table).where(versioned)), names)
+        self.delete_one = self._compile(self._counted(delete(table).where(key == k)))
+        self.delete_versioned = self._compile(self._counted(delete(table).where(versioned)))
+        # Batches inside a transaction (Connection.execute_many: checked beforehand).
+        self.insert_rows = self._compile(insert(table), names)
+        self.update_rows = self._compile(update(table).where(versioned), names)
+        self.upsert_rows = self._compile(upsert, names)
+
+    def _counted(self, statement: Any) -> Any:
+        return statement.returning(self.key) if self.sqlite else statement
+
+    def _compile(self, statement: Any, column_keys: Sequence[str] | None = None) -> Compiled:
+        return Compiled(statement, self.dialect, column_keys)
+
+    def _cached(self, shape: Shape, build: Any) -> Compiled:
+        compiled = self._cache.get(shape)
+        if compiled is None:
+            compiled = self._cache[shape] = self._compile(build())
+        return compiled
+
+    # -- conditions
+    @staticmethod
+    def _shape(conditions: Sequence[Condition], values: dict[str, Any]) -> Shape:
+        """The SQL-shaping part of the conditions; their values go into ``values``."""
+        shape: list[Any] = []
+        for index, cond in enumerate(conditions):
+            name = f"p{index}"
+            if cond.op == "in":
+                for j, item in enumerate(cond.value):
+                    values[f"{name}_{j}"] = plain(item)
+                shape.append((cond.field, "in", len(cond.value)))
+            elif cond.op == "eq" and cond.value is None:
+                shape.append((cond.field, "null"))
+            else:
+                values[name] = plain(cond.value)
+                shape.append((cond.field, cond.op))
+        return tuple(shape)
+
+    def _where(self, shape: Shape) -> list[ColumnElement[bool]]:
+        """The WHERE clauses of a shape (built only when its statement is first compiled)."""
+        clauses: list[ColumnElement[bool]] = []
+        for index, (field, op, *size) in enumerate(shape):
+            column = self.table.c[field]
+            name = f"p{index}"
+            if op == "in" and not size[0]:
+                clauses.append(false())  # IN () matches nothing
+            elif op == "in":
+                params = [bindparam(f"{name}_{j}", type_=column.type) for j in range(size[0])]
+                clauses.append(column.in_(params))
+            elif op == "null":
+                clauses.append(column.is_(None))
+            else:
+                clauses.append(_compare(column, op, bindparam(name, type_=column.type)))
+        return clauses
+
+    def _select(
+        self, shape: Shape, after: bool, limit: bool, offset: bool, keys: int = 0
+    ) -> Select[Any]:
+        clauses = self._where(shape)
+        if keys:
+            clauses.append(self.key.in_(self._key_params(keys)))
+        if after:
+            clauses.append(self.key > bindparam("after", type_=self.key.type))
+        statement = self.select_all.where(*clauses).order_by(self.key)
+        if limit:
+            statement = statement.limit(bindparam("lim", type_=Integer))
+        if offset:
+            statement = statement.offset(bindparam("off", type_=Integer))
+        return statement
+
+    def listing(
+        self,
+        conditions: Sequence[Condition],
+        after: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Bound:
+        """Rows matching ``conditions``, key > ``after``, in key order, paged."""
+        values: dict[str, Any] = {}
+        shape = self._shape(conditions, values)
+        if after is not None:
+            values["after"] = after
+        if limit is not None:
+            values["lim"] = limit
+        if offset:
+            values["off"] = offset
+        flags = (after is not None, limit is not None, bool(offset))
+        compiled = self._cached(("list", shape, *flags), lambda: self._select(shape, *flags))
+        return compiled, values
+
+    def statement(
+        self, conditions: Sequence[Condition], after: str | None = None, limit: int | None = None
+    ) -> Select[Any]:
+        """The SQLAlchemy statement ``listing`` compiles, its values bound (EXPLAIN tests)."""
+        values: dict[str, Any] = {}
+        shape = self._shape(conditions, values)
+        if after is not None:
+            values["after"] = after
+        if limit is not None:
+            values["lim"] = limit
+        return self._select(shape, after is not None, limit is not None, False).params(values)
+
+    def counting(self, conditions: Sequence[Condition]) -> Bound:
+        values: dict[str, Any] = {}
+        shape = self._shape(conditions, values)
+
+        def build() -> Any:
+            return select(func.count()).select_from(self.table).where(*self._where(shape))
+
+        return self._cached(("count", shape), build), values
+
+    def _key_params(self, count: int) -> list[Any]:
+        return [bindparam(f"k{i}", type_=self.key.type) for i in range(count)]
+
+    @staticmethod
+    def _key_values(keys: Sequence[str]) -> dict[str, Any]:
+        return {f"k{i}": key for i, key in enumerate(keys)}
+
+    def by_keys(self, keys: Sequence[str]) -> Bound:
+        """Rows with these keys (at most KEY_CHUNK), in no particular order."""
+
+        def build() -> Any:
+            return self.select_all.where(self.key.in_(self._key_params(len(keys))))
+
+        return self._cached(("keys", len(keys)), build), self._key_values(keys)
+
+    def keys_matching(self, conditions: Sequence[Condition], keys: Sequence[str]) -> Bound:
+        """The keys among ``keys`` whose rows match ``conditions``."""
+        values = self._key_values(keys)
+        shape = self._shape(conditions, values)
+
+        def build() -> Any:
+            clauses = [*self._where(shape), self.key.in_(self._key_params(len(keys)))]
+            return select(self.key).where(*clauses)
+
+        return self._cached(("matching", shape, len(keys)), build), values
+
+    def versions_of(self, keys: Sequence[str], lock: bool) -> Bound:
+        """``(key, version)`` of the stored rows among ``keys``; ``lock``: FOR UPDATE, so the
+        checked versions hold until the writes (SQLite's BEGIN IMMEDIATE already locks)."""
+
+        def build() -> Any:
+            statement = select(self.key, self.version).where(
+                self.key.in_(self._key_params(len(keys)))
+            )
+            return statement.with_for_update() if lock else statement
+
+        return self._cached(("versions", len(keys), lock), build), self._key_values(keys)
+
+    def delete_keys(self, keys: Sequence[str]) -> Bound:
+        def build() -> Any:
+            return delete(self.table).where(self.key.in_(self._key_params(len(keys))))
+
+        return self._cached(("delete", len(keys)), build), self._key_values(keys)
+
+    def set_status(
+        self, sources: Sequence[str], note_field: str | None
+    ) -> tuple[Compiled, list[str]]:
+        """``UPDATE ... SET status, [note], version + 1, updated_at WHERE key AND status IN``:
+        the transition rule is part of the guard."""
+        names = [f"s{i}" for i in range(len(sources))]
+
+        def build() -> Any:
+            table = self.table
+            values: dict[str, Any] = {
+                "status": bindparam("b_status", type_=table.c.status.type),
+                "version": self.version + literal(1),
+                "updated_at": bindparam("b_now", type_=table.c.updated_at.type),
+            }
+            if note_field is not None:
+                values[note_field] = bindparam("b_note", type_=table.c[note_field].type)
+            allowed = [bindparam(n, type_=table.c.status.type) for n in names]
+            statement = (
+                update(table)
+                .where(self.key == bindparam("b_key", type_=self.key.type))
+                .where(table.c.status.in_(allowed))
+                .values(values)
+            )
+            return self._counted(statement)
+
+        return self._cached(("status", len(sources), note_field), build), names
+
+    # -- find_by_attributes
+    def attributes_match(self, wanted: Mapping[str, Any]) -> ColumnElement[bool]:
+        """SQL for "every wanted key is present with a JSON-equal value".
+
+        PostgreSQL is exact: ``@>`` lets the GIN index find candidates and ``->`` equality of
+        jsonb values is JSON equality (numbers numerically, arrays ordered, objects exact).
+        SQLite narrows by ``json_type`` and scalar ``json_extract``; the caller re-checks
+        containers in Python with ``query.json_equal``.
+        """
+        column = self.table.c.attributes
+        if not wanted:
+            return true()
+        if not self.sqlite:
+            jsonb = postgresql.JSONB()
+            clauses: list[ColumnElement[bool]] = [
+                column.op("@>")(bindparam(None, wanted, type_=jsonb))
+            ]
+            for key, value in wanted.items():
+                clauses.append(
+                    column.op("->")(bindparam(None, key)) == bindparam(None, value, type_=jsonb)
+                )
+            return and_(*clauses)
+        clauses = []
+        for key, value in wanted.items():
+            if '"' in key or "\\" in key:
+                continue  # not expressible as a JSON path; checked in Python
+            path: Any = bindparam(None, f'$."{key}"')
+            kind = func.json_type(column, path)
+            if value is None:
+                clauses.append(kind == "null")
+            elif isinstance(value, bool):
+                clauses.append(kind == ("true" if value else "false"))
+            elif isinstance(value, int | float):
+                clauses.append(or_(kind == "integer", kind == "real"))
+                clauses.append(func.json_extract(column, path) == value)
+            elif isinstance(value, str):
+                clauses.append(kind == "text")
+                clauses.append(func.json_extract(column, path) == value)
+            else:
+                clauses.append(kind == ("array" if isinstance(value, list) else "object"))
+        return and_(true(), *clauses)
+
+    def with_attributes(self, wanted: Mapping[str, Any]) -> Bound:
+        """Templates narrowed by ``attributes_match`` in key order (values are literals of the
+        statement: each call compiles, find_by_attributes is rare)."""
+        statement = self.select_all.where(self.attributes_match(wanted)).order_by(self.key)
+        return self._compile(statement), {}
+
+
+def _compare(column: Any, op: str, param: Any) -> ColumnElement[bool]:
+    if op == "eq":
+        return column == param  # type: ignore[no-any-return]
+    if op == "gt":
+        return column > param  # type: ignore[no-any-return]
+    if op == "gte":
+        return column >= param  # type: ignore[no-any-return]
+    if op == "lt":
+        return column < param  # type: ignore[no-any-return]
+    return column <= param  # type: ignore[no-any-return]

@@ -1,0 +1,50 @@
+"""The private library details the SQL adapter relies on (adapters/sql/internals.py).
+
+Each test fails loudly when a SQLAlchemy (or stdlib json) upgrade changes one of them, naming
+the accessor, instead of a repository misbehaving somewhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Index, bindparam, select
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+
+from ohf_persistence.adapters.sql import internals
+from ohf_persistence.adapters.sql.models import machines, templates
+from ohf_persistence.adapters.sql.types import UTCDateTime
+
+
+def test_bind_processors_map_parameter_names_to_conversions() -> None:
+    dialect = SQLiteDialect_aiosqlite()
+    statement = select(machines.c.machine_id).where(
+        machines.c.updated_at > bindparam("when", type_=UTCDateTime())
+    )
+    compiled = statement.compile(dialect=dialect)
+    processors = internals.bind_processors(compiled)
+    assert set(processors) == {"when"}
+    stored = processors["when"](datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
+    assert stored == "2026-01-02 03:04:05.000006"
+
+
+def test_result_processor_is_the_types_own_conversion() -> None:
+    dialect = SQLiteDialect_aiosqlite()
+    processor = internals.result_processor(UTCDateTime(), dialect)
+    assert processor is not None
+    assert processor("2026-01-02 03:04:05.000006") == datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    assert internals.result_processor(machines.c.version.type, PGDialect_asyncpg()) is None  # type: ignore[no-untyped-call]
+
+
+def test_ddl_if_dialect_reads_the_index_condition() -> None:
+    gin = next(ix for ix in templates.indexes if ix.name == "ix_templates_attributes")
+    plain = next(ix for ix in templates.indexes if ix.name == "ix_templates_provider_type")
+    assert internals.ddl_if_dialect(gin) == "postgresql"
+    assert internals.ddl_if_dialect(plain) is None
+    assert internals.ddl_if_dialect(Index("x", machines.c.status)) is None
+
+
+def test_json_scan_decodes_one_document_and_reports_its_end() -> None:
+    assert internals.json_scan('{"a": [1, 2.5, null]}') == ({"a": [1, 2.5, None]}, 21)
+    assert internals.json_scan("[1] ")[1] == 3  # trailing data is left to the caller
