@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Coroutine
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
@@ -182,28 +180,3 @@ def _translatable(exc: BaseException) -> bool:
     if isinstance(exc, TRANSLATED):
         return True
     return type(exc).__module__.startswith("asyncpg")
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def translated(
-    method: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Decorate a repository coroutine method: driver errors leave it translated."""
-
-    @wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except PersistenceError:
-            raise
-        except Exception as exc:
-            if not _translatable(exc):
-                raise
-            owner: Any = args[0]
-            entity = getattr(owner, "entity", None)
-            raise owner.errors.translate(exc, getattr(entity, "ENTITY_TYPE", None)) from exc
-
-    return wrapper
