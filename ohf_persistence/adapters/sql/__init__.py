@@ -28,7 +28,10 @@ async def open_sql_store(config: StoreConfig, logger: Any, migrate: bool) -> Sql
             from . import migrations  # Alembic: imported only when a migration runs
 
             await migrations.upgrade_db(db, "head")
-        await db.verify_head()
+        if not await db.at_head():
+            from . import migrations  # only to say precisely what is wrong
+
+            await migrations.verify_head(db)
     except BaseException:
         await db.close()
         raise

@@ -159,23 +159,14 @@ class Database:
 
         return await self.run(read)
 
-    async def verify_head(self) -> None:
-        """SchemaOutOfDate unless the database is at this code's revision (no Alembic import:
-        models.SCHEMA_HEAD is the head, checked by tests/test_sql_layout.py)."""
-        head = SCHEMA_HEAD
+    async def at_head(self) -> bool:
+        """Whether ``alembic_version`` holds exactly this code's revision, read without
+        importing Alembic (models.SCHEMA_HEAD is the head, checked by
+        tests/test_sql_layout.py). A missing table is False."""
         try:
-            found = await self.schema_revisions()
-        except SchemaOutOfDate as exc:
-            raise SchemaOutOfDate(
-                f"{self.backend} at {self.errors.url} has no ohf_persistence schema (expected "
-                f"revision {head}); {self.errors.migrate_hint()}"
-            ) from exc
-        if found != [head]:
-            at = ", ".join(found) or "none"
-            raise SchemaOutOfDate(
-                f"{self.backend} at {self.errors.url} has schema revision {at}, this code needs "
-                f"{head}; {self.errors.migrate_hint()}"
-            )
+            return await self.schema_revisions() == [SCHEMA_HEAD]
+        except SchemaOutOfDate:
+            return False
 
     # -- SQLAlchemy, for Alembic and tests
     @property

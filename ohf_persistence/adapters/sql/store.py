@@ -123,7 +123,9 @@ class SqlMachines(_Autocommit[Machine], SqlMachineRepository):
 
 
 class SqlStore(Store):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, logger: Any = None) -> None:
+        # ``logger``: accepted for openers that pass one; the adapter logs nothing per call.
+        del logger
         self.db = db
         self.backend = db.backend
         self.queries: dict[type[Entity], Queries[Any]] = {
