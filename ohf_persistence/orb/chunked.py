@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain import PersistenceError, TransactionTooLarge
-from ..domain.entities import ENTITY_TYPES, Entity
+from ..domain.entities import Entity
 from ..interop.writer import repo_for
 from ..ports import Store, UnitOfWork
-from ..staging import StagingUnitOfWork, staged_copy
-from ..tracking import preset_stamps
+from ..repository import BackendUnitOfWork
 
 CHUNK = 100  # TransactWriteItems' limit
 
@@ -44,13 +43,9 @@ class _Done:
 
 async def commit_in_chunks(store: Store, uow: UnitOfWork) -> None:
     """Commit ``uow``'s staged writes in chunks (the unit itself is rolled back first)."""
-    if not isinstance(uow, StagingUnitOfWork):
+    if not isinstance(uow, BackendUnitOfWork):
         raise TransactionTooLarge("this unit of work is too large for one transaction")
-    writes = [
-        _Write(cls, key, expected, None if row is None else staged_copy(cls, row))
-        for cls in ENTITY_TYPES
-        for key, (expected, row) in uow.pending_for(cls).items()
-    ]
+    writes = [_Write(w.entity, w.key, w.expected, w.row) for w in uow.writes()]
     await uow.rollback()  # nothing was sent; the staged writes now live in ``writes``
     journal: list[_Done] = []
     try:
@@ -84,17 +79,14 @@ async def _stage(unit: UnitOfWork, write: _Write) -> _Done:
     if write.row is None:
         await repo.delete(write.key)
         return _Done(write.cls, write.key, old, None)
-    entity = write.cls.restore(write.row)
-    stamp = (entity, entity.version, entity.updated_at)  # the version the unit gave it
+    entity = write.cls.restore(write.row)  # with the version the unit gave it
     if write.expected is None:
         base = 0
     elif write.expected >= 0:
         base = write.expected
     else:
         base = old.version if old is not None else 0
-    object.__setattr__(entity, "version", base)
-    with preset_stamps({id(entity): stamp}):
-        await repo.save(entity)
+    await unit.restore(entity, replaces=base)
     return _Done(write.cls, write.key, old, entity.version)
 
 
@@ -113,11 +105,7 @@ async def _undo(store: Store, journal: list[_Done]) -> None:
                     if current is not None:
                         await repo.delete(done.key)
                 else:
-                    restore = done.old.copy()
-                    stamp = (restore, done.old.version, done.old.updated_at)
-                    object.__setattr__(restore, "version", done.written or 0)
-                    with preset_stamps({id(restore): stamp}):
-                        await repo.save(restore)
+                    await unit.restore(done.old.copy(), replaces=done.written or 0)
                 await unit.commit()
         except PersistenceError as exc:
             failed.append(f"{done.cls.ENTITY_TYPE} {done.key!r}: {exc}")

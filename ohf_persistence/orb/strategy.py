@@ -400,8 +400,7 @@ async def _stage(
     unknown = [e.key for e in entities if (cls, e.key) not in versions]
     current: dict[str, Entity] = {}
     if unknown:
-        backend = "dynamodb" if type(uow).__name__.startswith("Dynamo") else "other"
-        current = await fetch_existing(uow, cls, unknown, backend)
+        current = await fetch_existing(uow, cls, unknown)
     for entity in entities:
         known = versions.get((cls, entity.key))
         if known is not None:
