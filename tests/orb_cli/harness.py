@@ -226,8 +226,12 @@ def run_round_trip(install: OrbInstall) -> RoundTrip:
     }
     assert len(by_request[fleet]) == 2 and len(by_request[single]) == 1, status
     # One fleet machine (the fleet stays: returning all of it makes ORB delete the fleet, which
-    # moto refuses for instant fleets and ORB retries for seconds) and the single machine.
-    returned = [by_request[fleet][0], by_request[single][0]]
+    # moto refuses for instant fleets and ORB retries for seconds) and the single machine. The
+    # fleet machine is the first EC2 launched, not the first ORB lists: listing order is the
+    # storage's (insertion order on JSON, key order on a database).
+    launched = list(install.moto.instance_states())
+    first = min(by_request[fleet], key=launched.index)
+    returned = [first, by_request[single][0]]
     return_id = install.orb("machines", "return", *returned).check().json["requestId"]
     install.orb("requests", "status", return_id).check()
     install.orb("requests", "list-returns").check()
