@@ -114,6 +114,9 @@ def datetime_problem(value: datetime) -> tuple[datetime | None, str | None]:
 
 
 def check_datetime(value: Any, field: str, entity: str) -> datetime:
+    # Fast path (every stamp the package makes): an aware UTC datetime inside the range.
+    if type(value) is datetime and value.tzinfo is UTC and DATETIME_MIN <= value <= DATETIME_MAX:
+        return value
     if not isinstance(value, datetime):
         raise _fail(entity, field, f"must be a datetime, got {type(value).__name__}")
     utc, problem = datetime_problem(value)
