@@ -1,7 +1,9 @@
 """SQL backend: SQLAlchemy Core statements run on aiosqlite (SQLite) and asyncpg (PostgreSQL).
 
-Modules by role: ``store`` (store, unit of work, autocommitting repositories), ``repository``
-(reads with staged writes overlaid), ``queries`` (every statement, compiled once per shape),
+The port methods are written once in ``ohf_persistence/repository.py``; this package supplies
+the storage primitives. Modules by role: ``store`` (``SqlStorage.write``: batches of guarded
+rows; ``SqlStore``), ``repository`` (``SqlTable``: load, select, count, delete, status),
+``queries`` (every statement, compiled once per shape),
 ``writes`` (every guarded write), ``codec`` (rows <-> entities), ``driver`` (connections, pool,
 execution), ``engine`` (one store's database), ``errors`` (driver exceptions -> ours),
 ``types`` / ``models`` (the schema), ``migrations`` (Alembic), ``internals`` (private library
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .engine import Database, is_memory_sqlite
-from .store import SqlStore, SqlUnitOfWork
+from .store import SqlStorage, SqlStore
 
 if TYPE_CHECKING:
     from ...config import StoreConfig
@@ -40,4 +42,4 @@ async def open_sql_store(config: StoreConfig, logger: Any, migrate: bool) -> Sql
     return SqlStore(db)
 
 
-__all__ = ["SqlStore", "SqlUnitOfWork", "open_sql_store"]
+__all__ = ["SqlStorage", "SqlStore", "open_sql_store"]

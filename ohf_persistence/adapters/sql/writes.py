@@ -29,7 +29,8 @@ from ...domain import (
     RequestStatus,
     utcnow,
 )
-from ...staging import ANY_VERSION, Row, Staged
+from ...repository import Staged
+from ...storage import ANY_VERSION, Row
 from .codec import Codec
 from .driver import Connection
 from .errors import is_unique_violation
