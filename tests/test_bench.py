@@ -328,10 +328,15 @@ def test_cold_start_mode(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     # The floor imports nothing heavy; ours reports what it imported.
     assert floor["heavy_modules"] == []
     assert isinstance(ours["heavy_modules"], list)
-    ratios = [o / f for o, f in zip(ours["wall_seconds"], floor["wall_seconds"], strict=True)]
+    ratios = [o / f for o, f in zip(ours["cpu_seconds"], floor["cpu_seconds"], strict=True)]
     assert report["ratio"] == pytest.approx(statistics.median(ratios))
     assert report["ratio_min"] == pytest.approx(min(ratios))
     assert report["ratio_max"] == pytest.approx(max(ratios))
+    walls = [o / f for o, f in zip(ours["wall_seconds"], floor["wall_seconds"], strict=True)]
+    assert report["wall_ratio"] == pytest.approx(statistics.median(walls))
+    for side in (ours, floor):
+        assert side["median_cpu"] == pytest.approx(statistics.median(side["cpu_seconds"]))
+        assert all(cpu > 0 for cpu in side["cpu_seconds"])
 
     async def counts() -> tuple[int, int]:
         async with open_store(url) as store:
