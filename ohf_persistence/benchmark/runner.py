@@ -54,7 +54,7 @@ def no_bar(label: str, total: int | None) -> Bar:
 
 SLICE_SECONDS = 0.04  # our side's time per round: long enough to average the scheduler's
 # time slices (a few ms) out, short enough that load from elsewhere hits both sides alike
-MIN_ROUNDS = 30  # with a baseline, read phases repeat their items to get at least this many
+MIN_ROUNDS = 60  # with a baseline, read phases repeat their items to get at least this many
 MAX_PASSES = 50  # ... but never more passes than this over a read phase's items
 
 
