@@ -15,7 +15,9 @@ trip to the sync bridge's loop.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+import weakref
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -24,6 +26,7 @@ from orb.infrastructure.storage.exceptions import StorageError, TransactionError
 
 from .. import sync
 from ..domain import (
+    AlreadyExists,
     ConcurrencyConflict,
     Machine,
     MachineStatus,
@@ -34,7 +37,7 @@ from ..domain import (
 )
 from ..domain.entities import Entity
 from ..interop.orb import from_orb, set_stored_version, to_orb
-from ..interop.writer import fetch_existing, repo_for
+from ..interop.writer import repo_for
 from ..ports import Repository, Store, UnitOfWork
 from .errors import readable, translate
 
@@ -46,69 +49,172 @@ ENTITY_TYPES: dict[str, type[Entity]] = {
     "requests": Request,
     "machines": Machine,
 }
-_UPSERT_RETRIES = 5  # an upsert outside a unit re-reads the version when someone moved it
+_UPSERT_RETRIES = 5  # extra tries of an upsert whose row other writers keep moving
+
+
+Key = tuple[type[Entity], str]
+_CACHE_LIMIT = 50_000
+_known_versions: weakref.WeakKeyDictionary[sync.SyncStore, dict[Key, int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def known_versions(store: sync.SyncStore) -> dict[Key, int]:
+    """The last version this process read or wrote per row of ``store``: a blind save outside
+    a unit of work (an upsert) tries it first and reads the row only when it was wrong, so a
+    new row is one INSERT. Only a hint: every write is still conditional."""
+    cache = _known_versions.get(store)
+    if cache is None:
+        cache = _known_versions[store] = {}
+    return cache
+
+
+def remember(store: sync.SyncStore, entities: Iterable[Entity]) -> None:
+    cache = known_versions(store)
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()  # a hint, not a record: starting over is always correct
+    for entity in entities:
+        cache[(type(entity), entity.key)] = entity.version
+
+
+@dataclass
+class _Write:
+    """A write of ORB's unit not sent yet: saves of ``entities`` or deletes of ``keys``."""
+
+    cls: type[Entity]
+    entities: list[Entity] | None
+    keys: list[str]
 
 
 class Session:
-    """Our unit of work while ORB's is open, shared by the strategies of that ORB unit."""
+    """What the strategies of one ORB unit of work share.
+
+    ORB opens a unit of work for every operation, many of which only read, or read then write
+    one row. So ORB's unit costs nothing until used: reads before any write go to the store
+    (recording the versions read), writes are held in the session, and only when the unit
+    needs more than one autocommitted write does one of our units of work open (replaying the
+    held writes into it; reads after that go through it and see its pending writes). Commit
+    sends a single held write as one conditional statement, or commits our unit: either way
+    all or nothing. Every save of a row read in ORB's unit is conditional on the version read.
+    """
 
     def __init__(self, store: sync.SyncStore) -> None:
         self.store = store
+        self.active = False
         self.uow: UnitOfWork | None = None
+        self.held: list[_Write] = []
         # (entity class, key) -> the stored version the unit's next save is conditional on
-        self.versions: dict[tuple[type[Entity], str], int] = {}
+        self.versions: dict[Key, int] = {}
 
     @property
     def in_transaction(self) -> bool:
-        return self.uow is not None
+        return self.active
 
     def run(self, work: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
         with translate(what):
             self.store.check()
             return sync.run(work())
 
+    async def source(self) -> Store | UnitOfWork:
+        """Where a read goes: the store, or our unit once ORB's holds writes."""
+        if self.active and (self.uow is not None or self.held):
+            return await self.unit()
+        return self.store.store
+
+    async def unit(self) -> UnitOfWork:
+        """Our unit of work for ORB's, opened on first need with the held writes replayed."""
+        if self.uow is None:
+            self.uow = await self.store.store.unit_of_work().__aenter__()
+            held, self.held = self.held, []
+            for write in held:
+                await self._apply(self.uow, write, self.versions)
+        return self.uow
+
+    async def _apply(
+        self, target: Store | UnitOfWork, write: _Write, versions: dict[Key, int]
+    ) -> None:
+        if write.entities is not None:
+            guesses = known_versions(self.store)
+            await _stage(target, write.cls, write.entities, versions, guesses)
+            return
+        repo = repo_for(target, write.cls)
+        for key in write.keys:
+            await repo.delete(key)
+            versions.pop((write.cls, key), None)
+
+    def write(self, write: _Write, what: str) -> None:
+        """A write inside ORB's unit: held, or staged in our unit if it is open."""
+        if self.uow is None:
+            self.held.append(write)
+            return
+
+        async def stage() -> None:
+            await self._apply(await self.unit(), write, self.versions)
+
+        self.run(stage, what)
+
     def begin(self) -> None:
-        if self.uow is not None:
+        if self.active:
             raise readable(TransactionError("busy"), "Transaction already in progress")
-
-        async def begin() -> UnitOfWork:
-            return await self.store.store.unit_of_work().__aenter__()
-
-        self.uow = self.run(begin, "begin transaction")
+        self.active = True
         self.versions = {}
+        self.held = []
 
     def commit(self) -> None:
-        uow = self._take()
+        uow, held, versions = self._take()
+        single = len(held) == 1 and len(held[0].entities or held[0].keys) == 1
+        if uow is None and not held:
+            return
 
         async def commit() -> None:
+            if uow is None and single:  # one row: one autocommitted conditional write
+                await self._apply(self.store.store, held[0], versions)
+                return
+            unit = uow
+            if unit is None:
+                unit = await self.store.store.unit_of_work().__aenter__()
+                for write in held:
+                    await self._apply(unit, write, versions)
             try:
                 try:
-                    await uow.commit()
+                    await unit.commit()
                 except TransactionTooLarge:
                     # DynamoDB: more than one TransactWriteItems holds. Nothing was sent;
                     # commit in atomic chunks, undoing the committed ones if one fails.
                     from .chunked import commit_in_chunks
 
-                    await commit_in_chunks(self.store.store, uow)
+                    await commit_in_chunks(self.store.store, unit)
             finally:
-                await uow.__aexit__(None, None, None)
+                await unit.__aexit__(None, None, None)
 
-        self.run(commit, "commit transaction")
+        try:
+            self.run(commit, "commit transaction")
+        except BaseException:
+            cache = known_versions(self.store)
+            for key in versions:
+                cache.pop(key, None)
+            raise
+        known_versions(self.store).update(versions)
 
     def rollback(self) -> None:
-        uow = self._take()
+        uow, _held, versions = self._take()
+        cache = known_versions(self.store)
+        for key in versions:
+            cache.pop(key, None)
+        if uow is None:
+            return  # nothing was sent
 
         async def rollback() -> None:
             await uow.__aexit__(None, None, None)  # rollback, then release the connection
 
         self.run(rollback, "rollback transaction")
 
-    def _take(self) -> UnitOfWork:
-        uow, self.uow = self.uow, None
-        self.versions = {}
-        if uow is None:
+    def _take(self) -> tuple[UnitOfWork | None, list[_Write], dict[Key, int]]:
+        if not self.active:
             raise readable(TransactionError("none"), "No transaction in progress")
-        return uow
+        taken = self.uow, self.held, self.versions
+        self.active, self.uow, self.held, self.versions = False, None, [], {}
+        return taken
 
 
 class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class is untyped
@@ -178,14 +284,19 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
     def _call(self, what: str, work: Callable[[Store | UnitOfWork], Coroutine[Any, Any, T]]) -> T:
         """Run ``work`` on the unit of work if ORB's is open, else on the store."""
         session = self.session
-        source: Store | UnitOfWork = session.uow or session.store.store
-        return session.run(lambda: work(source), f"{what} {self.entity_type}")
 
-    def _seen(self, entities: Iterable[Entity]) -> None:
-        if self.session.uow is not None:
+        async def call() -> T:
+            return await work(await session.source())
+
+        return session.run(call, f"{what} {self.entity_type}")
+
+    def _seen(self, entities: Sequence[Entity]) -> None:
+        if self.session.active:
             versions = self.session.versions
             for entity in entities:
                 versions[(type(entity), entity.key)] = entity.version
+        else:
+            remember(self.session.store, entities)
 
     def _record(self, entity: Entity) -> Record:
         return to_orb(entity)
@@ -288,32 +399,19 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
 
     def _save_many(self, entities: list[Entity], what: str) -> None:
         cls, session = self.cls, self.session
-        uow = session.uow
-        if uow is not None:
-            versions = session.versions
-
-            async def in_unit() -> None:
-                await _stage(uow, cls, entities, versions)
-
-            session.run(in_unit, f"{what} {self.entity_type}")
+        if session.active:
+            session.write(_Write(cls, entities, []), f"{what} {self.entity_type}")
             return
+        store = session.store
+        guesses = known_versions(store)
 
-        async def own_unit() -> None:
-            for attempt in range(_UPSERT_RETRIES):
-                async with session.store.store.unit_of_work() as own:
-                    try:
-                        await _stage(own, cls, entities, {})
-                        await own.commit()
-                        return
-                    except ConcurrencyConflict:
-                        # Not read by the caller first: an upsert. Someone moved the row
-                        # between our read and our write; read again (a few times).
-                        if attempt == _UPSERT_RETRIES - 1:
-                            raise
-                        for entity in entities:
-                            object.__setattr__(entity, "version", 0)
+        async def autocommit() -> None:
+            # One entity: one autocommitted write. Several: save_many, all or nothing (on
+            # DynamoDB atomic per 100, as DESIGN.md says for save_many outside a unit).
+            await _stage(store.store, cls, entities, {}, guesses)
 
-        session.run(own_unit, f"{what} {self.entity_type}")
+        session.run(autocommit, f"{what} {self.entity_type}")
+        remember(store, entities)
 
     def delete(self, entity_id: str) -> None:
         self.delete_batch([entity_id])
@@ -324,28 +422,24 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         if not keys:
             return
 
-        async def delete_all(source: UnitOfWork) -> None:
-            repo = repo_for(source, cls)
-            for key in keys:
-                await repo.delete(key)
-
-        uow = session.uow
-        if uow is not None:
-
-            async def in_unit() -> None:
-                await delete_all(uow)
-                for key in keys:
-                    session.versions.pop((cls, key), None)
-
-            session.run(in_unit, f"delete {self.entity_type}")
+        if session.active:
+            session.write(_Write(cls, None, keys), f"delete {self.entity_type}")
             return
 
-        async def own_unit() -> None:
+        async def delete_all() -> None:
+            if len(keys) == 1:
+                await repo_for(session.store.store, cls).delete(keys[0])
+                return
             async with session.store.store.unit_of_work() as own:
-                await delete_all(own)
+                repo = repo_for(own, cls)
+                for key in keys:
+                    await repo.delete(key)
                 await own.commit()
 
-        session.run(own_unit, f"delete {self.entity_type}")
+        session.run(delete_all, f"delete {self.entity_type}")
+        cache = known_versions(session.store)
+        for key in keys:
+            cache.pop((cls, key), None)
 
     # -- transactions and lifecycle --------------------------------------------------------
 
@@ -390,30 +484,49 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
 
 
 async def _stage(
-    uow: UnitOfWork,
+    target: Store | UnitOfWork,
     cls: type[Entity],
     entities: list[Entity],
-    versions: dict[tuple[type[Entity], str], int],
+    versions: dict[Key, int],
+    guesses: Mapping[Key, int],
 ) -> None:
-    """Save ``entities`` in ``uow``, each conditional on the version read in the unit, or on
-    the version stored now when the unit did not read it (one batched read for those)."""
-    unknown = [e.key for e in entities if (cls, e.key) not in versions]
-    current: dict[str, Entity] = {}
-    if unknown:
-        current = await fetch_existing(uow, cls, unknown)
-    for entity in entities:
-        known = versions.get((cls, entity.key))
-        if known is not None:
-            version = known
-        else:
-            found = current.get(entity.key)
-            version = found.version if found is not None else 0
-        object.__setattr__(entity, "version", version)
-        # to_orb gives ORB's own record back while our version is the one this save stores
-        set_stored_version(entity, version + 1)
-    await repo_for(uow, cls).save_many(entities)
-    for entity in entities:
-        versions[(cls, entity.key)] = entity.version
+    """Save ``entities`` on ``target`` (a unit of work, or the store: one autocommitted
+    write). A row read in the unit (``versions``) is saved conditional on the version read; a
+    conflict there is the caller's. Any other row is an upsert: tried on the version last seen
+    (``guesses``, 0: an insert), and when the store says it holds another version, saved
+    again on that one. No read first, so a new row or a known one is one write."""
+    learned: dict[str, int] = {}
+    repo = repo_for(target, cls)
+    for _ in range(len(entities) + _UPSERT_RETRIES):
+        for entity in entities:
+            key = (cls, entity.key)
+            if key in versions:
+                version = versions[key]
+            else:
+                version = learned.get(entity.key, guesses.get(key, 0))
+            object.__setattr__(entity, "version", version)
+            # to_orb gives ORB's own record back while our version is the one this save stores
+            set_stored_version(entity, version + 1)
+        try:
+            if len(entities) == 1:
+                await repo.save(entities[0])
+            else:
+                await repo.save_many(entities)
+        except ConcurrencyConflict as exc:
+            if exc.entity_type != cls.ENTITY_TYPE or (cls, exc.key) in versions:
+                raise
+            actual = exc.actual_version
+            if actual is None and isinstance(exc, AlreadyExists):
+                current = await repo.get_by_id(exc.key)
+                actual = None if current is None else current.version
+            if learned.get(exc.key, -1) == (actual or 0):
+                raise  # the same answer twice: not a moved row, give up
+            learned[exc.key] = actual or 0
+            continue
+        for entity in entities:
+            versions[(cls, entity.key)] = entity.version
+        return
+    raise ConcurrencyConflict(cls.ENTITY_TYPE, entities[0].key, None, None, "upsert kept failing")
 
 
 Query = Callable[[Repository[Any]], Coroutine[Any, Any, list[Entity]]]
