@@ -7,10 +7,12 @@ operation as ORB does it; every result must be equal, on every backend.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from orb.application.services.admin.cleanup_database import CleanupDatabaseService
 from orb.domain.machine.value_objects import MachineStatus
 from orb.domain.request.value_objects import RequestStatus, RequestType
@@ -24,6 +26,13 @@ from tests.orb_support import (
     ohf_store,
     ohf_url,
     sample,
+)
+from tests.test_interop_support import (
+    FIXTURE_FILE,
+    assert_orb_equal,
+    cli,
+    load,
+    persistent_backends,
 )
 
 __all__ = ["backend", "ohf_store", "ohf_url"]  # fixtures used by the tests below
@@ -181,3 +190,29 @@ def test_orb_services_through_their_own_factory(
         results.append((outcome.requests_deleted, outcome.machines_deleted, left))
     assert results[0] == results[1]
     assert results[1][0] == 2  # the sample holds one complete and one partial request
+
+
+@pytest.mark.parametrize("backend", persistent_backends(), indirect=True)
+def test_an_imported_orb_file_reads_and_exports_the_same_through_orb(
+    backend: str, ohf_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Moving an ORB install over (``import``) and back (``export --format orb-json``)."""
+    json_dir = tmp_path / "json"
+    json_dir.mkdir()
+    shutil.copyfile(FIXTURE_FILE, json_dir / "request_database.json")
+    code, _out, err = cli(
+        capsys, "import", str(json_dir / "request_database.json"), "--url", ohf_url
+    )
+    assert code == 0, err
+    with sync.open_store(ohf_url) as store:
+        twin = Twin(json_dir, store)
+        data = sample()
+        _reads(twin, data)
+        pending = next(r for r in data["requests"] if r.status == RequestStatus.PENDING)
+        loaded = twin.run(lambda u: u.requests.find_by_request_id(str(pending.request_id)))
+        changed = loaded.update_status(RequestStatus.IN_PROGRESS, "moved to ohf")
+        twin.write(lambda u: u.requests.save(changed))
+    out = tmp_path / "back.json"
+    code, _out, err = cli(capsys, "export", "--format", "orb-json", "--url", ohf_url, str(out))
+    assert code == 0, err
+    assert_orb_equal(load(json_dir / "request_database.json"), load(out))
