@@ -667,10 +667,9 @@ def test_a_newer_schema_is_named_as_newer_and_export_still_takes_a_backup(
         )
     )
     for argv in (
-        ["stats", "--url", seeded],
         ["import", str(FIXTURE_FILE), "--url", seeded],
         ["demo", "--url", seeded],
-        ["copy", "--from", seeded, "--to", "memory://"],
+        ["copy", "--from", "memory://", "--to", seeded],
     ):
         code, _, err = cli(capsys, *argv)
         assert code == 1
@@ -693,6 +692,14 @@ def test_a_newer_schema_is_named_as_newer_and_export_still_takes_a_backup(
     assert code == 0, err
     assert "newer version" in err  # a warning, then the backup
     assert after.read_text(encoding="utf-8") == before.read_text(encoding="utf-8")
+    # the other read-only commands read it too, with the same warning
+    code, out, err = cli(capsys, "stats", "--json", "--url", seeded)
+    assert code == 0 and FUTURE in err and json.loads(out)["machines"]["total"] == 30
+    copy_url = f"sqlite+aiosqlite:///{tmp_path}/copy.db"
+    assert cli(capsys, "migrate", "--url", copy_url)[0] == 0
+    code, _, err = cli(capsys, "copy", "--from", seeded, "--to", copy_url)
+    assert code == 0 and FUTURE in err
+    assert asyncio.run(_counts(copy_url)) == (5, 7, 30)
     code, out, _ = cli(capsys, "current", "--url", seeded)
     assert FUTURE in out  # nothing touched the revision
 

@@ -91,8 +91,11 @@ async def _counts(store: Store) -> dict[str, Any]:
 
 async def stats(args: argparse.Namespace) -> int:
     config = store_config(args.url, must_exist=True)
-    async with open_store(config) as store:
+    store = await _open_for_reading(config)
+    try:
         counts = await _counts(store)
+    finally:
+        await store.close()
     if args.json:
         emit_json({"url": shown(config), **counts})
         return 0
@@ -108,9 +111,10 @@ async def stats(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _open_for_export(config: StoreConfig) -> Store:
-    """The store to export; a database migrated by a newer package is still read (a backup
-    must be possible before upgrading), with a warning."""
+async def _open_for_reading(config: StoreConfig) -> Store:
+    """The store for a read-only command (stats, export, copy's source). A database migrated
+    by a newer package is still read — a backup must be possible before upgrading — with a
+    warning; writing commands refuse it."""
     try:
         store: Store = await open_store(config)
     except SchemaNewerThanCode as exc:
@@ -118,7 +122,7 @@ async def _open_for_export(config: StoreConfig) -> Store:
             raise
         from ..adapters.sql.migrations import open_newer_for_reading
 
-        warn(f"warning: {exc}; exporting the fields this version knows")
+        warn(f"warning: {exc}; reading the fields this version knows")
         store = await open_newer_for_reading(config)
     return store
 
@@ -128,7 +132,7 @@ async def export(args: argparse.Namespace) -> int:
     fmt = _format(args.path, args.format)
     if args.split and args.path == "-":
         raise argparse.ArgumentTypeError("--split writes a folder; - (stdout) is not one")
-    store = await _open_for_export(config)
+    store = await _open_for_reading(config)
     try:
         result = await export_store(
             store, args.path, fmt, split=args.split, progress=progress("export")
@@ -188,10 +192,18 @@ async def copy(args: argparse.Namespace) -> int:
     target_config = store_config(args.target, must_exist=True)
     if source_config.url == target_config.url and source_config.backend != "memory":
         raise argparse.ArgumentTypeError("--from and --to are the same store")
-    async with open_store(source_config) as source, open_store(target_config) as target:
-        result = await copy_store(
-            source, target, merge=args.merge, page_size=args.page_size, progress=progress("copy")
-        )
+    source = await _open_for_reading(source_config)
+    try:
+        async with open_store(target_config) as target:
+            result = await copy_store(
+                source,
+                target,
+                merge=args.merge,
+                page_size=args.page_size,
+                progress=progress("copy"),
+            )
+    finally:
+        await source.close()
     if args.json:
         emit_json({"from": shown(source_config), "to": shown(target_config), **result})
         return 0

@@ -75,9 +75,10 @@ def lock_for_migration(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
-def known_revisions() -> list[str]:
+@lru_cache(maxsize=1)
+def known_revisions() -> tuple[str, ...]:
     """This package's revisions, oldest first."""
-    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
+    return tuple(script.revision for script in reversed(list(_scripts().walk_revisions())))
 
 
 def newer_than_code(found: str | None, where: str) -> SchemaNewerThanCode | None:
@@ -190,6 +191,8 @@ async def verify_head(db: Database) -> None:
             f"{head}); {db.errors.migrate_hint()}"
         ) from exc
     found = sorted(str(row[0]) for row in rows)
+    if found == [head]:  # the usual case, decided without walking the revisions
+        return
     for revision in found:
         if (newer := newer_than_code(revision, f"{db.backend} at {db.errors.url}")) is not None:
             raise newer
