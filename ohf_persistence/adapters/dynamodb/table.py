@@ -21,6 +21,10 @@ from .reads import BATCH_GET_LIMIT, batch_get_rows, count_rows, get_row, plan, q
 from .writes import delete, update_status
 
 
+# Notes longer than this are sized with the item before an autocommitted update_status is sent.
+NOTE_PRECHECK_BYTES = 1024
+
+
 class DynamoTable(Table[E]):
     def __init__(self, backend: Backend, entity: type[E]) -> None:
         self.entity = entity
@@ -64,6 +68,14 @@ class DynamoTable(Table[E]):
         return await self._backend.call("DeleteItem", delete, self._em, key)
 
     async def update_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
+        if note is not None and len(note.encode("utf-8", "surrogatepass")) > NOTE_PRECHECK_BYTES:
+            # A long note can take the item over 400 KB: size the changed item before sending
+            # (one GetItem). A short one can only tip an item already at the limit over it;
+            # DynamoDB refuses that UpdateItem atomically and writes.py reports ItemTooLarge.
+            row = await self._backend.call("GetItem", get_row, self._em, key)
+            if row is None:
+                return False
+            checked_item(self._em, {**row, "status": status, note_field: note})
         sources = status_sources(status)
         return await self._backend.call(
             "UpdateItem", update_status, self._em, key, status, sources, note_field, note
