@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import re
@@ -12,6 +11,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
+from . import adapters
 from .domain.errors import ConfigError as ConfigError  # re-exported for callers of config
 from .ports import Store
 
@@ -35,14 +35,6 @@ DYNAMODB_OPTIONS = (
     "machines_table",
     "timeout",
 )
-# backend name -> "module:function" taking (StoreConfig, logger, migrate) and returning a Store
-_OPENERS = {
-    "memory": "ohf_persistence.adapters.memory:open_memory_store",
-    "sqlite": "ohf_persistence.adapters.sql:open_sql_store",
-    "postgresql": "ohf_persistence.adapters.sql:open_sql_store",
-    "dynamodb": "ohf_persistence.adapters.dynamodb:open_dynamodb_store",
-}
-
 # Where a URL starts inside a message; the URL itself is then parsed by position, not by a
 # pattern, because a password may hold any character ("/", "#", "?", ":", "@", "%", spaces …).
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -202,16 +194,11 @@ class StoreOpener:
         self._store: Store | None = None
 
     async def _open(self) -> Store:
-        module, _, name = _OPENERS[self._config.backend].partition(":")
+        backend = self._config.backend
         try:
-            opener = getattr(importlib.import_module(module), name)
-            store: Store = await opener(self._config, self._logger, self._migrate)
+            store = await adapters.opener(backend)(self._config, self._logger, self._migrate)
         except ImportError as exc:  # the backend's driver (an extra) is not installed
-            extra = {"postgresql": "postgres", "dynamodb": "dynamodb"}.get(self._config.backend)
-            hint = f" (pip install 'ohf-persistence[{extra}]')" if extra else ""
-            raise ConfigError(
-                f"the {self._config.backend} backend is not available: {exc}{hint}"
-            ) from exc
+            raise adapters.missing_driver(backend, exc) from exc
         return store
 
     def __await__(self) -> Generator[Any, None, Store]:

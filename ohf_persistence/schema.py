@@ -6,23 +6,14 @@ tables and indexes; memory has no schema.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import adapters
 from .config import ConfigError, StoreConfig, resolve_config
 
 T = TypeVar("T")
-
-# backend -> module implementing migrate/downgrade/current/check/history with a StoreConfig
-_MODULES = {
-    "sqlite": "ohf_persistence.adapters.sql.migrations",
-    "postgresql": "ohf_persistence.adapters.sql.migrations",
-    "dynamodb": "ohf_persistence.adapters.dynamodb.tables",
-}
-# backend -> the extra that installs its driver
-_EXTRAS = {"postgresql": "postgres", "dynamodb": "dynamodb"}
 
 Config = str | Mapping[str, Any] | StoreConfig | None
 
@@ -42,19 +33,17 @@ class SchemaChange:
 
 def missing_driver(config: StoreConfig, exc: ImportError) -> ConfigError:
     """The one-line error for a backend whose driver (an extra) is not installed."""
-    extra = _EXTRAS.get(config.backend)
-    hint = f" (pip install 'ohf-persistence[{extra}]')" if extra else ""
-    return ConfigError(f"the {config.backend} backend is not available: {exc}{hint}")
+    return adapters.missing_driver(config.backend, exc)
 
 
 async def _call(config: StoreConfig, work: Callable[[Any], Awaitable[T]]) -> T | None:
     """Run ``work(module)`` for the backend's schema module (None for memory); a missing
     driver is the same ConfigError ``open_store`` gives, on every command."""
-    name = _MODULES.get(config.backend)
-    if name is None:
+    if adapters.BACKENDS[config.backend].schema is None:
         return None
     try:
-        return await work(importlib.import_module(name))
+        module = adapters.schema_module(config.backend)
+        return await work(module)
     except ImportError as exc:  # the driver is imported lazily, when the engine is created
         raise missing_driver(config, exc) from exc
 
@@ -94,7 +83,7 @@ async def downgrade(url: Config, revision: str) -> SchemaChange:
 async def current(url: Config = None) -> str | None:
     """The schema's current revision (None when there is no schema; "memory" for memory)."""
     config = resolve_config(url)
-    if config.backend not in _MODULES:
+    if adapters.BACKENDS[config.backend].schema is None:
         return "memory"
     result: str | None = await _call(config, lambda module: module.current(config))
     return result

@@ -1,1 +1,76 @@
-"""Backends: one folder per adapter, each with the same shape (store, repositories, …)."""
+"""Backends: one folder per adapter, each the same shape (``store.py`` with its ``Storage``,
+``table.py`` with its ``Table``, then what the backend needs), plus the one registry of backends.
+
+``BACKENDS`` says, for each backend name (``StoreConfig.backend``), where its opener and its
+schema module live and which extra installs its driver. Paths are imported only when that
+backend is used, so opening a SQLite store never imports PynamoDB, botocore or asyncpg.
+``config.open_store`` and ``schema.py`` both look backends up here; a new backend is one entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import StoreConfig
+    from ..ports import Store
+
+#: ``(config, logger, migrate) -> Store``: opens a store, migrating first if ``migrate``.
+Opener = Callable[["StoreConfig", Any, bool], Awaitable["Store"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    #: "module:function" of the backend's ``Opener``.
+    opener: str
+    #: The module with ``migrate`` / ``downgrade`` / ``current`` / ``check`` taking a
+    #: StoreConfig; None: the backend has no schema (memory).
+    schema: str | None
+    #: The pip extra that installs the backend's driver; None: a core dependency.
+    extra: str | None
+
+
+BACKENDS: dict[str, Backend] = {
+    "memory": Backend("ohf_persistence.adapters.memory:open_memory_store", None, None),
+    "sqlite": Backend(
+        "ohf_persistence.adapters.sql:open_sql_store",
+        "ohf_persistence.adapters.sql.migrations",
+        None,
+    ),
+    "postgresql": Backend(
+        "ohf_persistence.adapters.sql:open_sql_store",
+        "ohf_persistence.adapters.sql.migrations",
+        "postgres",
+    ),
+    "dynamodb": Backend(
+        "ohf_persistence.adapters.dynamodb:open_dynamodb_store",
+        "ohf_persistence.adapters.dynamodb.tables",
+        "dynamodb",
+    ),
+}
+
+
+def missing_driver(backend: str, exc: ImportError) -> ConfigError:
+    """The one-line error for a backend whose driver (an extra) is not installed."""
+    extra = BACKENDS[backend].extra
+    hint = f" (pip install 'ohf-persistence[{extra}]')" if extra else ""
+    return ConfigError(f"the {backend} backend is not available: {exc}{hint}")
+
+
+def opener(backend: str) -> Opener:
+    """The backend's opener (imports its package; ImportError when a driver is missing)."""
+    module, _, name = BACKENDS[backend].opener.partition(":")
+    found: Opener = getattr(importlib.import_module(module), name)
+    return found
+
+
+def schema_module(backend: str) -> ModuleType | None:
+    """The backend's schema module, None for memory (ImportError when a driver is missing)."""
+    name = BACKENDS[backend].schema
+    return None if name is None else importlib.import_module(name)

@@ -20,7 +20,6 @@ from .items import checked_item
 from .reads import BATCH_GET_LIMIT, batch_get_rows, count_rows, get_row, plan, query_rows
 from .writes import delete, update_status
 
-
 # Notes longer than this are sized with the item before an autocommitted update_status is sent.
 NOTE_PRECHECK_BYTES = 1024
 
