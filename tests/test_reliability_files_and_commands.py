@@ -230,6 +230,27 @@ def test_export_to_a_folder_is_refused_and_changes_nothing(
     assert sorted(p.name for p in folder.iterdir()) == ["keep"]
 
 
+def test_split_export_to_stdout_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(
+        capsys, "export", "-", "--split", "--format", "orb-json", "--url", "memory://"
+    )
+    assert code == 2 and "--split writes a folder" in err and out == ""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "orb-json"])
+def test_import_from_a_fifo_or_device_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, char_device: Path, fmt: str
+) -> None:
+    """An import reads its input twice (validate, then write): only a regular file will do."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    for source in (fifo, char_device):
+        code, _, err = cli(capsys, "import", str(source), "--format", fmt, "--url", url)
+        assert code == 1 and "not a regular file" in one_line_error(err)
+    assert asyncio.run(_counts(url)) == (0, 0, 0)
+
+
 def test_a_failed_export_leaves_the_old_file_and_no_temp_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -98,8 +98,7 @@ class Source(Protocol):
 
 class JsonLinesSource:
     def __init__(self, path: Path) -> None:
-        if not path.is_file():
-            raise SourceError(f"{path}: no such file")
+        _require_file(path)
         self.path = path
 
     def records(self, only: type[Entity] | None = None) -> Iterator[Parsed]:
@@ -138,6 +137,14 @@ class JsonLinesSource:
         return Parsed(where, kind, entity.key, entity)
 
 
+def _require_file(path: Path) -> None:
+    if path.is_file():
+        return
+    if path.exists():  # a FIFO, a device: the import reads its input twice (check, then write)
+        raise SourceError(f"{path}: not a regular file (import reads its input more than once)")
+    raise SourceError(f"{path}: no such file")
+
+
 def _type_is(parsed: Parsed, cls: type[Entity]) -> bool:
     return parsed.entity_type is not None and ENTITY_TYPES[parsed.entity_type] is cls
 
@@ -151,10 +158,9 @@ class OrbSource:
             files = sorted(p for p in path.iterdir() if p.suffix == ".json" and p.is_file())
             if not files:
                 raise SourceError(f"{path}: the folder holds no .json file")
-        elif path.is_file():
-            files = [path]
         else:
-            raise SourceError(f"{path}: no such file or folder")
+            _require_file(path)
+            files = [path]
         self.sections: dict[str, dict[str, Any]] = {}
         for file in files:
             self._load(file)
