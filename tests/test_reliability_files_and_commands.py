@@ -848,6 +848,20 @@ def test_a_closed_stdout_after_the_work_is_done_exits_0(tmp_path: Path, command:
     assert asyncio.run(_counts(url)) == (5, 7, 30)
 
 
+def test_a_broken_pipe_elsewhere_is_still_a_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only stdout's reader going away counts as done; a broken connection is exit 1."""
+    from ohf_persistence.cli import data_cmds
+
+    async def broken(_: Any) -> Any:
+        raise BrokenPipeError(32, "Broken pipe (to the database)")
+
+    monkeypatch.setattr(data_cmds, "_counts", broken)
+    code, _, err = cli(capsys, "stats", "--url", "memory://")
+    assert code == 1 and "Broken pipe (to the database)" in one_line_error(err)
+
+
 def test_export_to_a_closed_stdout_says_it_is_incomplete(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
     assert _run("import", str(FIXTURE_FILE), "--url", url).returncode == 0

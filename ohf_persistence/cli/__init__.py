@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
@@ -52,22 +53,39 @@ def main(argv: list[str] | None = None) -> int:
         code = asyncio.run(handler(args))
         sys.stdout.flush()  # here, not at exit, so a closed pipe is handled below
         return code
-    except BrokenPipeError:
-        return _stdout_closed(args)
+    except BrokenPipeError as exc:
+        # only our stdout's reader going away is that case; any other pipe is a failure
+        return _stdout_closed(args) if _stdout_is_closed() else _fail(args, exc)
     except argparse.ArgumentTypeError as exc:
         parser.print_usage(sys.stderr)
         print(f"ohf-persistence {args.command}: error: {exc}", file=sys.stderr)
         return 2
     # User errors: one line, no traceback. Anything else is a bug and shows its traceback.
     except (PersistenceError, OSError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        message = "; ".join(str(exc).splitlines()) or type(exc).__name__
-        print(f"ohf-persistence {args.command}: error: {mask_url(message)}", file=sys.stderr)
-        return 1
+        return _fail(args, exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(args: argparse.Namespace, exc: BaseException) -> int:
+    if args.debug:
+        traceback.print_exc()
+    message = "; ".join(str(exc).splitlines()) or type(exc).__name__
+    print(f"ohf-persistence {args.command}: error: {mask_url(message)}", file=sys.stderr)
+    return 1
+
+
+def _stdout_is_closed() -> bool:
+    """True when stdout is a pipe (or socket) whose reader has gone: poll reports an error
+    on its write end."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no real descriptor (e.g. captured)
+        return False
+    return any(flags & (select.POLLERR | select.POLLHUP) for _, flags in events)
 
 
 def _stdout_closed(args: argparse.Namespace) -> int:
