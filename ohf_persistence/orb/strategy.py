@@ -4,12 +4,12 @@ One strategy serves one entity type. ORB's records are converted with the intero
 (``ohf_persistence.interop.orb``), so what ORB saves is what it reads back, and an ORB file
 imported with ``ohf-persistence import`` reads the same through ORB.
 
-A ``Session`` is what the strategies of one ORB unit of work share: while ORB's unit is open
-it holds one of our units of work, and the versions of the rows read in it. Saving a row read
-in the unit back is a write conditional on the version read (a concurrent change raises ORB's
-ConcurrencyError at the save or at commit); a row not read first is an upsert on the version
-current in the unit. Outside a unit every call commits on its own. Each ORB call is one round
-trip to the sync bridge's loop.
+A ``Session`` is what the strategies of one ORB unit of work share: the versions of the rows
+read in it, the writes it holds and, once needed, one of our units of work (see ``Session``).
+Saving a row read in the unit back is a write conditional on the version read (a concurrent
+change raises ORB's ConcurrencyError, at the latest at commit); a row not read first is an
+upsert. Outside a unit every call commits on its own. An ORB call costs at most one round
+trip to the sync bridge's loop; a save inside a unit costs none until commit.
 """
 
 from __future__ import annotations
