@@ -81,11 +81,12 @@ def ohf_storage(url: str) -> dict[str, Any]:
 
 
 def storage_maker(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StorageMaker:
-    """ORB's ``storage`` config for ``ohf`` on ``backend``. SQLite is a new file that ORB's
-    ``ohf`` migrates itself; PostgreSQL is a new database and DynamoDB new tables (on the
-    run's own moto server), migrated first as an operator would."""
+    """ORB's ``storage`` config for ``ohf`` on ``backend``. SQLite is the default a config
+    without a URL gets (a new file under ORB's work dir that ``ohf`` creates and migrates);
+    PostgreSQL is a new database and DynamoDB new tables (on the run's own moto server),
+    migrated first as an operator would."""
     if backend == "sqlite":
-        return lambda moto, install: ohf_storage(f"sqlite+aiosqlite:///{tmp_path}/orb/ohf.db")
+        return lambda moto, install: {"strategy": "ohf"}
     if backend == "postgres":
         url: str = sync.run(request.getfixturevalue("postgres_url_factory")())
         return lambda moto, install: ohf_storage(url)
@@ -105,5 +106,6 @@ def test_ohf_round_trip_equals_json(
 ) -> None:
     run = round_trip(tmp_path / "run", f"ohf/{backend}", storage_maker(backend, request, tmp_path))
     assert not run.install.json_database.exists()  # ORB really stored through ohf
+    assert run.install.default_ohf_file.exists() == (backend == "sqlite")
     assert len(run.persisted["requests"]) == 4 and len(run.persisted["machines"]) == 3
     assert differences(run.normalised(), json_run.normalised()) == []

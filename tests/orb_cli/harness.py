@@ -135,6 +135,16 @@ class OrbInstall:
             self.config_file.write_text(json.dumps(config, indent=2))
         return call
 
+    @property
+    def default_ohf_file(self) -> Path:
+        """Where ``ohf`` keeps its store when ORB's config names no URL (docs/orb.md)."""
+        return self.orb_root / "work" / "data" / "ohf.db"
+
+    @property
+    def ohf_url(self) -> str:
+        url = ((self.storage or {}).get("ohf") or {}).get("url")
+        return str(url) if url else f"sqlite+aiosqlite:///{self.default_ohf_file}"
+
     def persisted(self) -> dict[str, Any]:
         """ORB's stored requests and machines (and templates, when the storage holds any) in
         ORB's JSON layout: the JSON file itself, or ``ohf-persistence export --format orb-json``
@@ -142,8 +152,8 @@ class OrbInstall:
         if self.storage is None or self.storage.get("strategy") == "json":
             data: dict[str, Any] = json.loads(self.json_database.read_text())
         else:
-            url = self.storage["ohf"]["url"]
-            data = self.ohf("export", "-", "--format", "orb-json", "--url", url).check().json
+            data = self.ohf("export", "-", "--format", "orb-json", "--url", self.ohf_url)
+            data = data.check().json
         # An empty section and a missing one say the same: nothing of that kind is stored.
         return {section: records for section, records in data.items() if records}
 
