@@ -542,7 +542,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, work: Path) -> Report:
-    say: Callable[[str], None] = (lambda _: None) if args.json else print
+    def say(message: str) -> None:  # progress; stderr when stdout carries the JSON report
+        print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
+
     wanted = [s for s in args.storages.split(",") if s]
     configs = storage_configs(work, args.url)
     unknown = set(wanted) - set(configs)
