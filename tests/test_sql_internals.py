@@ -48,3 +48,32 @@ def test_ddl_if_dialect_reads_the_index_condition() -> None:
 def test_json_scan_decodes_one_document_and_reports_its_end() -> None:
     assert internals.json_scan('{"a": [1, 2.5, null]}') == ({"a": [1, 2.5, None]}, 21)
     assert internals.json_scan("[1] ")[1] == 3  # trailing data is left to the caller
+
+
+def test_the_codecs_fast_bind_conversions_equal_sqlalchemys() -> None:
+    """codec.binder replaces SQLAlchemy's bind processors for datetimes and JSON: same output."""
+    from datetime import timedelta, timezone
+
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+    from ohf_persistence.adapters.sql.codec import binder
+    from ohf_persistence.adapters.sql.types import pg_json_dumps
+
+    when = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 7),  # naive: UTC
+        datetime(9999, 12, 31, 18, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5), "x")),
+        datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+    ]
+    documents = [{}, [], {"a": [1, 2.5, None, True]}, {"big": 1e20, "n": "é\u2028"}, [1e300]]
+    for dialect in (SQLiteDialect_aiosqlite(), PGDialect_asyncpg(json_serializer=pg_json_dumps)):  # type: ignore[no-untyped-call]
+        fast = binder(dialect)
+        for column in (machines.c.launch_time, machines.c.tags):
+            ours = fast(column.type)
+            compiled = select(bindparam("v", type_=column.type)).compile(dialect=dialect)
+            theirs = internals.bind_processors(compiled)["v"]
+            assert ours is not None
+            for value in when if column is machines.c.launch_time else documents:
+                assert ours(value) == theirs(value), (dialect.name, column.name, value)
+        assert fast(machines.c.version.type) is None

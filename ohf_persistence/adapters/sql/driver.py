@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -32,26 +33,33 @@ from sqlalchemy.sql import ClauseElement
 from ...domain.errors import BackendUnavailable, StoreClosed
 from .internals import Processor, bind_processors
 
+Binder = Callable[[Any], Processor | None]
+
 
 class Compiled:
-    """SQL text plus, per positional parameter, its name and bind processor."""
+    """SQL text plus, per positional parameter, its name and bind conversion."""
 
-    __slots__ = ("defaults", "names", "processors", "sql")
+    __slots__ = ("_defaults", "_plan", "names", "sql")
 
     def __init__(
-        self, statement: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None
+        self,
+        statement: ClauseElement,
+        dialect: Dialect,
+        column_keys: Sequence[str] | None = None,
+        binder: Binder | None = None,
     ) -> None:
-        # column_keys: INSERT/UPDATE take one parameter per named column, named like it.
+        """``column_keys``: INSERT/UPDATE take one parameter per named column, named like it.
+        ``binder(type)``: a faster conversion equal to SQLAlchemy's for that column type (None:
+        keep SQLAlchemy's)."""
         compiled: Any = statement.compile(
             dialect=dialect, column_keys=None if column_keys is None else list(column_keys)
         )
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         bind = bind_processors(compiled)
-        self.processors: tuple[Processor | None, ...] = tuple(bind.get(n) for n in self.names)
         # Values fixed in the statement itself (literals become parameters too), converted
         # here once; a JSON null literal stays JSON ``null``, not SQL NULL.
-        self.defaults: dict[str, Any] = {}
+        self._defaults: dict[str, Any] = {}
         for name, value in compiled.params.items():
             if compiled.binds[name].required:
                 continue  # a parameter each call supplies
@@ -59,24 +67,48 @@ class Compiled:
             evaluate_none = getattr(compiled.binds[name].type, "should_evaluate_none", False)
             if processor is not None and (value is not None or evaluate_none):
                 value = processor(value)
-            self.defaults[name] = value
-        # Defaults are already converted: their processors must not run again.
-        fixed = set(self.defaults)
-        self.processors = tuple(
-            None if name in fixed else processor
-            for name, processor in zip(self.names, self.processors, strict=True)
-        )
+            self._defaults[name] = value
+        plan: list[tuple[str, Processor | None]] = []
+        for name in self.names:
+            processor = None if name in self._defaults else bind.get(name)
+            if processor is not None and binder is not None:
+                processor = binder(compiled.binds[name].type) or processor
+            plan.append((name, processor))
+        self._plan = tuple(plan)
 
     def params(self, values: Mapping[str, Any]) -> list[Any]:
-        out = []
-        defaults = self.defaults
-        for name, processor in zip(self.names, self.processors, strict=True):
-            if name in values:
-                value = values[name]
-                out.append(value if processor is None or value is None else processor(value))
-            else:
-                out.append(defaults[name])
-        return out
+        """The positional parameters for ``values`` (by name), converted."""
+        if self._defaults:  # already converted: their plan entries convert nothing
+            values = {**self._defaults, **values}
+        return [v if (v := values[n]) is None or p is None else p(v) for n, p in self._plan]
+
+    def rows(self, count: int) -> CompiledRows:
+        """This single-row INSERT as one statement of ``count`` rows."""
+        return CompiledRows(self, count)
+
+
+class CompiledRows:
+    """A multi-row ``INSERT ... VALUES (...), (...)`` made from a single-row one."""
+
+    __slots__ = ("_one", "sql")
+
+    def __init__(self, one: Compiled, count: int) -> None:
+        head, _, group = one.sql.partition(" VALUES ")
+        width = len(one.names)
+        if "$1" in group:  # numbered parameters (asyncpg): renumber each row's copy
+
+            def numbered(row: int) -> str:
+                return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + row * width}", group)
+
+            groups = [numbered(row) for row in range(count)]
+        else:
+            groups = [group] * count
+        self.sql = f"{head} VALUES {', '.join(groups)}"
+        self._one = one
+
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        params = self._one.params
+        return [value for row in rows for value in params(row)]
 
 
 class Connection:
@@ -100,6 +132,10 @@ class Connection:
         raise NotImplementedError
 
     async def execute_many(self, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+    async def insert_rows(self, compiled: CompiledRows, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One multi-row INSERT."""
         raise NotImplementedError
 
     async def begin(self) -> None:
@@ -144,6 +180,9 @@ class SqliteConnection(Connection):
     async def execute_many(self, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
         params = compiled.params
         await self.raw.executemany(compiled.sql, [params(row) for row in rows])
+
+    async def insert_rows(self, compiled: CompiledRows, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self.raw.execute_fetchall(compiled.sql, compiled.params(rows))
 
     async def begin(self) -> None:
         # IMMEDIATE: writers queue on the busy timeout at BEGIN instead of failing later with
@@ -203,6 +242,9 @@ class PgConnection(Connection):
         await self.raw.executemany(
             compiled.sql, [params(row) for row in rows], timeout=self.timeout
         )
+
+    async def insert_rows(self, compiled: CompiledRows, rows: Sequence[Mapping[str, Any]]) -> None:
+        await self.raw.execute(compiled.sql, *compiled.params(rows), timeout=self.timeout)
 
     async def begin(self) -> None:
         self.in_transaction = True
@@ -362,16 +404,20 @@ class Pool:
                 return
         await self.discard(conn)
 
+    async def failed(self, conn: Connection, exc: BaseException) -> None:
+        """``conn``'s call ended with ``exc``: recover it (see ``_recover``). Shielded: a
+        second cancellation must not hand the connection out mid-rollback."""
+        recovery = asyncio.ensure_future(self._recover(conn, exc))
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(recovery)
+
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Connection]:
         conn = await self.acquire()
         try:
             yield conn
         except BaseException as exc:
-            # Shielded: a second cancellation must not hand out a connection mid-rollback.
-            recovery = asyncio.ensure_future(self._recover(conn, exc))
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(recovery)
+            await self.failed(conn, exc)
             raise
         self.release(conn)
 

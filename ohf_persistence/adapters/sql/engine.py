@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Executable
@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, Dialect, make_url
 
 from ...config import ConfigError, StoreConfig, mask_url
 from ...domain.errors import PersistenceError, SchemaOutOfDate
-from .driver import Connection, Pool, connect_postgres, connect_sqlite
+from .driver import Compiled, Connection, Pool, connect_postgres, connect_sqlite
 from .errors import ErrorTranslator
 from .models import SCHEMA_HEAD
 from .types import pg_json_dumps
@@ -116,24 +116,42 @@ class Database:
     async def run(
         self, work: Callable[[Connection], Awaitable[T]], entity_type: str | None = None
     ) -> T:
-        """``work`` on a lent connection in autocommit mode."""
+        """``work`` on a lent connection in autocommit mode; errors leave translated."""
+        pool = self.pool
         try:
-            async with self.pool.lease() as conn:
-                return await work(conn)
+            conn = await pool.acquire()
         except PersistenceError:
             raise
         except Exception as exc:
             raise self.errors.translate(exc, entity_type) from exc
-
-    async def fetch_rows(self, compiled: Any, values: Any) -> list[Any]:
-        """All rows of one compiled statement (the read path, kept short)."""
         try:
-            async with self.pool.lease() as conn:
-                return await conn.fetch(compiled, values)
+            result = await work(conn)
+        except BaseException as exc:
+            await pool.failed(conn, exc)
+            if isinstance(exc, Exception) and not isinstance(exc, PersistenceError):
+                raise self.errors.translate(exc, entity_type) from exc
+            raise
+        pool.release(conn)
+        return result
+
+    async def fetch_rows(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
+        """All rows of one compiled statement (the read path: ``run`` without a closure)."""
+        pool = self.pool
+        try:
+            conn = await pool.acquire()
         except PersistenceError:
             raise
         except Exception as exc:
             raise self.errors.translate(exc) from exc
+        try:
+            rows = await conn.fetch(compiled, values)
+        except BaseException as exc:
+            await pool.failed(conn, exc)
+            if isinstance(exc, Exception) and not isinstance(exc, PersistenceError):
+                raise self.errors.translate(exc) from exc
+            raise
+        pool.release(conn)
+        return rows
 
     async def in_transaction(
         self, work: Callable[[Connection], Awaitable[T]], entity_type: str | None = None

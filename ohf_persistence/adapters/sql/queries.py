@@ -33,8 +33,8 @@ from sqlalchemy.engine import Dialect
 
 from ...ports import E
 from ...query import Condition
-from .codec import plain
-from .driver import Compiled
+from .codec import binder, plain
+from .driver import Compiled, CompiledRows
 from .models import TABLES
 
 Shape = tuple[Any, ...]
@@ -63,6 +63,9 @@ class Queries(Generic[E]):
         self.version = table.c.version
         self.select_all: Select[Any] = select(table)
         self._cache: dict[Shape, Compiled] = {}
+        self._binder = binder(dialect)
+        self._row_inserts: dict[int, CompiledRows] = {}
+        self.rows_per_insert = max(1, min(1_000, MAX_PARAMS // len(table.c)))
         k = bindparam("k", type_=key.type)
         insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         versioned = (key == bindparam("b_key", type_=key.type)) & (
@@ -92,7 +95,14 @@ class Queries(Generic[E]):
         return statement.returning(self.key) if self.sqlite else statement
 
     def _compile(self, statement: Any, column_keys: Sequence[str] | None = None) -> Compiled:
-        return Compiled(statement, self.dialect, column_keys)
+        return Compiled(statement, self.dialect, column_keys, self._binder)
+
+    def insert_many(self, count: int) -> CompiledRows:
+        """A plain multi-row INSERT of ``count`` rows (at most ``rows_per_insert``)."""
+        compiled = self._row_inserts.get(count)
+        if compiled is None:
+            compiled = self._row_inserts[count] = self.insert_rows.rows(count)
+        return compiled
 
     def _cached(self, shape: Shape, build: Any) -> Compiled:
         compiled = self._cache.get(shape)

@@ -46,6 +46,18 @@ class SqlStorage(Storage):
                 w.entity.ENTITY_TYPE,
             )
             return
+        first = batch[0]
+        table = self.tables[first.entity]
+        if len(batch) <= table.queries.rows_per_insert and all(
+            w.entity is first.entity and w.expected is None and w.row is not None for w in batch
+        ):
+            # New rows of one type that fit one INSERT: one statement, atomic on its own.
+            q, codec = table.queries, table.codec
+            rows = [w.row for w in batch if w.row is not None]
+            await self.db.run(
+                lambda conn: writes.insert_rows(conn, q, codec, rows), first.entity.ENTITY_TYPE
+            )
+            return
         # Writes come grouped by type (templates, requests, machines), in staging order.
         groups: dict[type[Entity], Staged] = {}
         for w in batch:

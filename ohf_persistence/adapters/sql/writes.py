@@ -9,9 +9,10 @@ Each write carries its own guard, so nothing is read-then-written unguarded:
 - several rows (inside the commit transaction): the stored versions of every staged key are
   read first, row-locked on PostgreSQL (SQLite holds the database write lock since ``BEGIN
   IMMEDIATE``), so the first failure in staging order is raised, like the memory reference,
-  before anything is written; then one executemany per kind of write. A batch of inserts
-  only skips that read: a key taken meanwhile fails the INSERT, the transaction is rolled back
-  and the taken key is looked up for the error.
+  before anything is written; then multi-row INSERTs and one executemany per other kind of
+  write. A batch of inserts only skips that read: a key taken meanwhile fails the INSERT (the
+  transaction is rolled back) and the taken key is looked up for the error; a batch that fits
+  one INSERT needs no transaction at all.
 A single statement needs no transaction; a failure in a transaction rolls all of it back.
 """
 
@@ -104,12 +105,7 @@ async def write_batch(conn: Connection, q: Queries[Any], codec: Codec[Any], stag
             if expected is not None and actual.get(key) != expected:
                 raise ConcurrencyConflict(etype, key, expected, actual.get(key))
     if inserts:
-        try:
-            await conn.execute_many(q.insert_rows, [codec.params(row) for row in inserts])
-        except Exception as exc:
-            if not is_unique_violation(exc):
-                raise
-            await _taken(conn, q, etype, [row[codec.key_name] for row in inserts], exc)
+        await insert_rows(conn, q, codec, inserts)
     updates = [
         codec.update_params(row, e)
         for _k, (e, row) in staged.items()
@@ -126,11 +122,27 @@ async def write_batch(conn: Connection, q: Queries[Any], codec: Codec[Any], stag
         await conn.execute_many(q.upsert_rows, upserts)
 
 
+async def insert_rows(
+    conn: Connection, q: Queries[Any], codec: Codec[Any], rows: Sequence[Row]
+) -> None:
+    """New rows as multi-row INSERTs (one statement when they fit: atomic on its own, in
+    autocommit mode too). A taken key fails the statement: the transaction, if any, is rolled
+    back and the first taken key in order is raised as AlreadyExists."""
+    try:
+        for chunk in chunks(rows, q.rows_per_insert):
+            await conn.insert_rows(q.insert_many(len(chunk)), [codec.params(r) for r in chunk])
+    except Exception as exc:
+        if not is_unique_violation(exc):
+            raise
+        await _taken(conn, q, codec.entity.ENTITY_TYPE, [r[codec.key_name] for r in rows], exc)
+
+
 async def _taken(
     conn: Connection, q: Queries[Any], etype: str, keys: list[str], exc: Exception
 ) -> None:
-    """A batch INSERT hit a key stored meanwhile: roll back, find it, raise AlreadyExists."""
-    await conn.rollback()
+    """An INSERT hit a key stored meanwhile: roll back, find it, raise AlreadyExists."""
+    if conn.in_transaction:
+        await conn.rollback()
     actual = await stored_versions(conn, q, keys)
     for key in keys:
         if key in actual:
