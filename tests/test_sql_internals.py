@@ -70,10 +70,10 @@ def test_the_codecs_fast_bind_conversions_equal_sqlalchemys() -> None:
     for dialect in (SQLiteDialect_aiosqlite(), PGDialect_asyncpg(json_serializer=pg_json_dumps)):  # type: ignore[no-untyped-call]
         fast = binder(dialect)
         for column in (machines.c.launch_time, machines.c.tags):
-            ours = fast(column.type)
+            ours = fast(column.name, column.type)
             compiled = select(bindparam("v", type_=column.type)).compile(dialect=dialect)
             theirs = internals.bind_processors(compiled)["v"]
             assert ours is not None
             for value in when if column is machines.c.launch_time else documents:
                 assert ours(value) == theirs(value), (dialect.name, column.name, value)
-        assert fast(machines.c.version.type) is None
+        assert fast("version", machines.c.version.type) is None

@@ -67,28 +67,22 @@ class Codec(Generic[E]):
         object.__setattr__(entity, "__dict__", values)
         return entity
 
-    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Bind parameters of a row from entity field values (enums as their strings)."""
-        params = dict(values)
-        for name, _lookup in self._enums:
-            params[name] = plain(params[name])
-        return params
-
     def update_params(self, values: Mapping[str, Any], expected: int) -> dict[str, Any]:
-        params = self.params(values)
-        params["b_key"] = params[self.key_name]
-        params["b_expected"] = expected
-        return params
+        """A row's parameters for ``queries.update_versioned`` / ``update_rows`` (the row as
+        it is: ``binder`` converts enums, datetimes and JSON)."""
+        return {**values, "b_key": values[self.key_name], "b_expected": expected}
 
 
-def binder(dialect: Dialect) -> Callable[[Any], Callable[[Any], Any] | None]:
+def binder(dialect: Dialect) -> Callable[[str, Any], Callable[[Any], Any] | None]:
     """Faster bind conversions, equal to SQLAlchemy's (tests/test_sql_internals.py compares
     them): SQLAlchemy's chain for a UTC datetime on SQLite is two Python calls plus a format
     string per value, and these run for every column of every row written."""
     sqlite = dialect.name == "sqlite"
     dumps = json.dumps if sqlite else pg_json_dumps
 
-    def fast(kind: Any) -> Callable[[Any], Any] | None:
+    def fast(name: str, kind: Any) -> Callable[[Any], Any] | None:
+        if name in _ENUM_COLUMNS:
+            return plain  # entity rows carry the enum members themselves
         if isinstance(kind, UTCDateTime):
             return _sqlite_when_text if sqlite else _utc
         if isinstance(kind.dialect_impl(dialect), JSON):
@@ -96,6 +90,9 @@ def binder(dialect: Dialect) -> Callable[[Any], Callable[[Any], Any] | None]:
         return None
 
     return fast
+
+
+_ENUM_COLUMNS = frozenset(name for fields in ENUM_FIELDS.values() for name in fields)
 
 
 def _utc(value: datetime) -> datetime:

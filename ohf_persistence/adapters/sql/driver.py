@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -33,13 +34,13 @@ from sqlalchemy.sql import ClauseElement
 from ...domain.errors import BackendUnavailable, StoreClosed
 from .internals import Processor, bind_processors
 
-Binder = Callable[[Any], Processor | None]
+Binder = Callable[[str, Any], Processor | None]
 
 
 class Compiled:
     """SQL text plus, per positional parameter, its name and bind conversion."""
 
-    __slots__ = ("_defaults", "_plan", "names", "sql")
+    __slots__ = ("_convert", "_defaults", "_get", "names", "sql")
 
     def __init__(
         self,
@@ -49,8 +50,8 @@ class Compiled:
         binder: Binder | None = None,
     ) -> None:
         """``column_keys``: INSERT/UPDATE take one parameter per named column, named like it.
-        ``binder(type)``: a faster conversion equal to SQLAlchemy's for that column type (None:
-        keep SQLAlchemy's)."""
+        ``binder(name, type)``: a faster conversion equal to SQLAlchemy's for that parameter
+        (None: keep SQLAlchemy's)."""
         compiled: Any = statement.compile(
             dialect=dialect, column_keys=None if column_keys is None else list(column_keys)
         )
@@ -68,23 +69,48 @@ class Compiled:
             if processor is not None and (value is not None or evaluate_none):
                 value = processor(value)
             self._defaults[name] = value
-        plan: list[tuple[str, Processor | None]] = []
-        for name in self.names:
-            processor = None if name in self._defaults else bind.get(name)
-            if processor is not None and binder is not None:
-                processor = binder(compiled.binds[name].type) or processor
-            plan.append((name, processor))
-        self._plan = tuple(plan)
+        convert: list[tuple[int, Processor]] = []
+        for index, name in enumerate(self.names):
+            if name in self._defaults:
+                continue
+            fast = None if binder is None else binder(name, compiled.binds[name].type)
+            processor = fast or bind.get(name)
+            if processor is not None:
+                convert.append((index, processor))
+        # Only the parameters that need a conversion are visited per call.
+        self._convert = tuple(convert)
+        names = self.names
+        self._get: Callable[[Mapping[str, Any]], list[Any]] = (
+            (lambda values: [values[names[0]]])
+            if len(names) == 1
+            else (lambda values: [])
+            if not names
+            else _getter(names)
+        )
 
     def params(self, values: Mapping[str, Any]) -> list[Any]:
         """The positional parameters for ``values`` (by name), converted."""
-        if self._defaults:  # already converted: their plan entries convert nothing
+        if self._defaults:  # already converted: not in ``_convert``
             values = {**self._defaults, **values}
-        return [v if (v := values[n]) is None or p is None else p(v) for n, p in self._plan]
+        out = self._get(values)
+        for index, processor in self._convert:
+            value = out[index]
+            if value is not None:
+                out[index] = processor(value)
+        return out
 
     def rows(self, count: int) -> CompiledRows:
         """This single-row INSERT as one statement of ``count`` rows."""
         return CompiledRows(self, count)
+
+
+def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    pick = operator.itemgetter(*names)  # one C call for every parameter
+
+    def get(values: Mapping[str, Any]) -> list[Any]:
+        return list(pick(values))
+
+    return get
 
 
 class CompiledRows:

@@ -67,13 +67,13 @@ async def write_one(
         if row is None:
             await conn.execute(q.delete_one, {"k": key})
         else:
-            await conn.execute_many(q.upsert_rows, [codec.params(row)])
+            await conn.execute_many(q.upsert_rows, [row])
     elif expected is None:
         if row is None:  # saved then deleted in one unit: only "was it free?" remains
             version = await stored_version(conn, q, key)
             if version is not None:
                 raise AlreadyExists(etype, key, version)
-        elif await conn.execute(q.insert_new, codec.params(row)) != 1:
+        elif await conn.execute(q.insert_new, row) != 1:
             raise AlreadyExists(etype, key, await stored_version(conn, q, key))
     elif row is None:
         guard = {"b_key": key, "b_expected": expected}
@@ -117,7 +117,7 @@ async def write_batch(conn: Connection, q: Queries[Any], codec: Codec[Any], stag
     for chunk in chunks(deletes, KEY_CHUNK):
         compiled, values = q.delete_keys(chunk)
         await conn.run(compiled, values)
-    upserts = [codec.params(row) for _k, (e, row) in staged.items() if e == ANY_VERSION and row]
+    upserts = [row for _k, (e, row) in staged.items() if e == ANY_VERSION and row]
     if upserts:
         await conn.execute_many(q.upsert_rows, upserts)
 
@@ -130,7 +130,7 @@ async def insert_rows(
     back and the first taken key in order is raised as AlreadyExists."""
     try:
         for chunk in chunks(rows, q.rows_per_insert):
-            await conn.insert_rows(q.insert_many(len(chunk)), [codec.params(r) for r in chunk])
+            await conn.insert_rows(q.insert_many(len(chunk)), chunk)
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
