@@ -335,6 +335,11 @@ class Pool:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def open_connections(self) -> int:
+        """Connections opened and not yet closed (idle or lent out)."""
+        return self._open
+
     def check_open(self) -> None:
         if self._closed:
             raise StoreClosed(f"the store at {self._where} is closed")
