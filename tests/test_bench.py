@@ -424,7 +424,13 @@ def test_scale_run_shape(backend: str, tmp_path: Path) -> None:
     for phase in report["phases"]:
         assert phase["ops"] > 0
         assert phase["seconds_small"] > 0 and phase["seconds_large"] > 0
-        assert phase["ratio"] == pytest.approx(phase["seconds_large"] / phase["seconds_small"])
+        assert phase["cpu_seconds_small"] > 0 and phase["cpu_seconds_large"] > 0
+        assert phase["wall_ratio"] == pytest.approx(phase["seconds_large"] / phase["seconds_small"])
+        # Memory and SQLite do all their work in this process: the ratio is by CPU time.
+        assert phase["ratio_by"] == "cpu"
+        assert phase["ratio"] == pytest.approx(
+            phase["cpu_seconds_large"] / phase["cpu_seconds_small"]
+        )
     if backend == "sqlite":
         with sqlite3.connect(tmp_path / "s.db") as conn:
             assert conn.execute("SELECT count(*) FROM machines").fetchone() == (0,)
