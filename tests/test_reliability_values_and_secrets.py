@@ -202,14 +202,19 @@ def test_cli_output_and_logs_never_show_a_real_roles_password(
             ["stats", "--url", url, "--json"],
             ["export", str(tmp_path / "out.jsonl"), "--url", url],
             ["import", str(tmp_path / "out.jsonl"), "--url", url, "--merge"],
+            ["stats", "--url", url, "--debug"],
         ):
             code, out, err = cli(capsys, *argv)
             assert code == 0, (argv[0], out, err)
             assert "***" in out + err, (argv[0], out, err)
             outputs.append(out + err)
-        for argv in (["stats", "--url", missing], ["migrate", "--url", missing]):
+        for argv in (
+            ["stats", "--url", missing],
+            ["migrate", "--url", missing],
+            ["stats", "--url", missing, "--debug"],  # with its traceback
+        ):
             code, out, err = cli(capsys, *argv)
-            assert code == 1 and "Traceback" not in err, (argv[0], out, err)
+            assert code == 1 and ("Traceback" in err) == ("--debug" in argv), (argv, out, err)
             outputs.append(out + err)
         for text in (*outputs, caplog.text):
             for secret in {password, in_url, quote(password)}:
