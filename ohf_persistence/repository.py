@@ -462,12 +462,33 @@ class Templates(BaseRepository[Template], TemplateRepository):
         return await self.get_all({"provider_type": provider_type})
 
 
-class Requests(BaseRepository[Request], RequestRepository):
+class _StatusRepository(BaseRepository[E]):
+    """``update_status`` and ``get_by_status`` of requests and machines, written once."""
+
+    _status: Any  # check_enum(RequestStatus | MachineStatus)
+    _note_field: str  # status_message | status_reason
+
+    async def _update_status(self, entity_id: str, status: Any, note: str | None) -> bool:
+        etype = self.entity.ENTITY_TYPE
+        key = check_key(self.entity, entity_id)
+        target = self._status(status, "status", etype)
+        checked = check_optional_text(note, self._note_field, etype)
+        return await self._set_status(key, target, self._note_field, checked)
+
+    async def _with_status(self, status: Any) -> list[E]:
+        return await self.get_all(
+            {"status": self._status(status, "status", self.entity.ENTITY_TYPE)}
+        )
+
+
+class Requests(_StatusRepository[Request], RequestRepository):
     entity = Request
+    _status = staticmethod(request_status)
+    _note_field = "status_message"
 
     async def get_by_status(self, status: RequestStatus | str) -> list[Request]:
         """Requests in this status (an index lookup on every backend)."""
-        return await self.get_all({"status": request_status(status, "status", "Request")})
+        return await self._with_status(status)
 
     async def get_active_requests(self) -> list[Request]:
         """Requests in an active status: pending, in_progress, acquiring, partial_pending."""
@@ -478,14 +499,13 @@ class Requests(BaseRepository[Request], RequestRepository):
     ) -> bool:
         """Atomic conditional status change; False when the id does not exist; ``message``
         None keeps the stored ``status_message``."""
-        key = check_key(Request, request_id)
-        target = request_status(status, "status", "Request")
-        note = check_optional_text(message, "status_message", "Request")
-        return await self._set_status(key, target, "status_message", note)
+        return await self._update_status(request_id, status, message)
 
 
-class Machines(BaseRepository[Machine], MachineRepository):
+class Machines(_StatusRepository[Machine], MachineRepository):
     entity = Machine
+    _status = staticmethod(machine_status)
+    _note_field = "status_reason"
 
     async def get_by_request_id(self, request_id: str) -> list[Machine]:
         """Machines launched for this request (an index lookup on every backend)."""
@@ -497,17 +517,14 @@ class Machines(BaseRepository[Machine], MachineRepository):
 
     async def get_by_status(self, status: MachineStatus | str) -> list[Machine]:
         """Machines in this status (an index lookup on every backend)."""
-        return await self.get_all({"status": machine_status(status, "status", "Machine")})
+        return await self._with_status(status)
 
     async def update_status(
         self, machine_id: str, status: MachineStatus | str, reason: str | None = None
     ) -> bool:
         """Atomic conditional status change; False when the id does not exist; ``reason``
         None keeps the stored ``status_reason``."""
-        key = check_key(Machine, machine_id)
-        target = machine_status(status, "status", "Machine")
-        note = check_optional_text(reason, "status_reason", "Machine")
-        return await self._set_status(key, target, "status_reason", note)
+        return await self._update_status(machine_id, status, reason)
 
     async def get_by_instance_ids(self, instance_ids: Sequence[str]) -> list[Machine]:
         """Machines in the order given; unknown ids skipped, duplicates returned once (one

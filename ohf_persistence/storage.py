@@ -51,6 +51,33 @@ class Write:
     row: Row | None
 
 
+#: One end of a key range: (key, inclusive).
+Bound = tuple[str, bool]
+
+
+def key_range(
+    key: str, conditions: tuple[Condition, ...], after: str | None
+) -> tuple[Bound | None, Bound | None]:
+    """The tightest key range that the conditions on the key field ``key`` (eq, gt, gte, lt,
+    lte; an ``in`` gives none) and a cursor's ``after`` (exclusive) allow: ``(lower, upper)``,
+    None where unbounded. A backend reads only that range; ``query.matches`` still decides."""
+    lower: Bound | None = None if after is None else (after, False)
+    upper: Bound | None = None
+    for cond in conditions:
+        if cond.field != key or cond.op == "in":
+            continue
+        if cond.op in ("eq", "gt", "gte"):
+            bound = (cond.value, cond.op != "gt")
+            # Of two lower bounds on one value, the exclusive one is tighter.
+            if lower is None or (bound[0], not bound[1]) > (lower[0], not lower[1]):
+                lower = bound
+        if cond.op in ("eq", "lt", "lte"):
+            bound = (cond.value, cond.op != "lt")
+            if upper is None or bound < upper:
+                upper = bound
+    return lower, upper
+
+
 class Table(ABC, Generic[E]):
     """The stored rows of one entity type (``entity``), as the repository base needs them.
 

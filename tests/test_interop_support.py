@@ -53,7 +53,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def assert_orb_equal(original: dict[str, Any], exported: dict[str, Any]) -> None:
     """Field by field: every section, id and field ORB wrote comes back with an equal value
     (datetimes equal as instants, naive = UTC), and nothing is added."""
-    from ohf_persistence.interop.codec import parse_datetime
+    from ohf_persistence.interop.records import parse_datetime
 
     assert set(exported) == set(original)
     for section, records in original.items():

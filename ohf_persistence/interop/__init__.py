@@ -1,11 +1,11 @@
 """Moving data in and out: our JSON Lines, ORB's JSON storage files, store-to-store copy."""
 
-from .codec import entity_to_record, record_to_entity
 from .copy import TargetNotEmpty, copy_store
 from .exporter import export_store, iter_entities
 from .importer import ImportRefused, ImportReport, Problem, import_file
 from .orb import from_orb, to_orb
 from .progress import Progress
+from .records import entity_to_record, record_to_entity
 from .sources import FORMATS, SourceError
 from .writer import ImportConflict
 

@@ -12,9 +12,9 @@ from typing import Any
 from ..domain import PersistenceError
 from ..domain.entities import ENTITY_TYPES
 from ..ports import Store
-from .codec import TYPE_NAMES
 from .exporter import iter_entities
 from .progress import Progress
+from .records import TYPE_NAMES
 from .writer import Writer, repo_for
 
 PAGE = 500

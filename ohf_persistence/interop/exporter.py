@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..domain import PersistenceError
-from ..domain.entities import ENTITY_TYPES as ORDER
-from ..domain.entities import Entity
+from ..domain.entities import ENTITY_TYPES, Entity
 from ..ports import Store
-from .codec import FORMAT_HEADER, TYPE_NAMES, entity_to_record
 from .orb import SECTION_OF, to_orb
 from .progress import Progress
+from .records import FORMAT_HEADER, TYPE_NAMES, entity_to_record
 from .writer import repo_for
 
 PAGE = 1000
@@ -110,7 +109,7 @@ async def export_store(
     if fmt == "jsonl":
         with _output(path) as out:
             out.write(json.dumps(FORMAT_HEADER) + "\n")
-            for cls in ORDER:
+            for cls in ENTITY_TYPES:
                 async for items in iter_entities(store, cls):
                     for entity in items:
                         record = entity_to_record(entity)
@@ -119,7 +118,7 @@ async def export_store(
                     bar.update(len(items), f"export {TYPE_NAMES[cls]}s")
     elif split:
         folder = Path(path)
-        for cls in ORDER:
+        for cls in ENTITY_TYPES:
             with _output(folder / f"{SECTION_OF[cls]}.json") as out:
                 out.write("{\n")
                 counts[TYPE_NAMES[cls]] = await _write_section(store, cls, out, bar, last=True)
@@ -127,8 +126,8 @@ async def export_store(
     else:
         with _output(path) as out:
             out.write("{\n")
-            for cls in ORDER:
-                last = cls is ORDER[-1]
+            for cls in ENTITY_TYPES:
+                last = cls is ENTITY_TYPES[-1]
                 counts[TYPE_NAMES[cls]] = await _write_section(store, cls, out, bar, last=last)
             out.write("}\n")
     bar.close()

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..domain import PersistenceError
-from ..domain.entities import ENTITY_TYPES as ORDER
-from ..domain.entities import Entity
+from ..domain.entities import ENTITY_TYPES, Entity
 from ..ports import Store
-from .codec import TYPE_NAMES
 from .progress import Progress
+from .records import TYPE_NAMES
 from .sources import open_source
 from .writer import BATCH, ImportConflict, Writer, WriteStats, fetch_existing, repo_for
 
@@ -77,7 +76,7 @@ async def import_file(
 ) -> ImportReport:
     source = open_source(path, fmt)
     report = ImportReport()
-    keys: dict[type[Entity], set[str]] = {cls: set() for cls in ORDER}
+    keys: dict[type[Entity], set[str]] = {cls: set() for cls in ENTITY_TYPES}
     skip: set[str] = set()  # "where" of duplicate records, left out by the write pass
     for parsed in source.records():  # pass 1: validate everything, keep only the keys
         if parsed.entity is None:
@@ -94,14 +93,14 @@ async def import_file(
         report.read[TYPE_NAMES[cls]] += 1
     if report.skipped and not skip_invalid:
         raise ImportRefused(report.skipped)
-    occupied = {cls for cls in ORDER if keys[cls] and await repo_for(store, cls).count() > 0}
+    occupied = {cls for cls in ENTITY_TYPES if keys[cls] and await repo_for(store, cls).count() > 0}
     if not merge:
         await _refuse_existing(store, keys, occupied)
     bar = progress or Progress("import", enabled=False)
     bar.total = sum(report.read.values())
     orb = fmt == "orb-json"
     async with Writer(store, merge=merge, orb=orb, check_existing=bool(occupied)) as writer:
-        for cls in ORDER:  # pass 2: parents first
+        for cls in ENTITY_TYPES:  # pass 2: parents first
             batch: list[Entity] = []
             for parsed in source.records(only=cls):
                 if parsed.entity is None or parsed.where in skip:
@@ -125,7 +124,7 @@ async def _refuse_existing(
 ) -> None:
     found: list[str] = []
     total = 0
-    for cls in ORDER:
+    for cls in ENTITY_TYPES:
         if cls not in occupied:
             continue
         ordered = sorted(keys[cls])

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..domain import Machine, Request, Template, ValidationError
 from ..domain.entities import Entity
-from .codec import DATETIME_FIELDS, parse_datetime
 from .hf_attributes import derive_attributes
+from .records import DATETIME_FIELDS, parse_datetime
 
 RESERVED = "_orb"
 SECTIONS: dict[str, type[Entity]] = {

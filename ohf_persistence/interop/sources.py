@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from ..domain import PersistenceError, ValidationError
 from ..domain.entities import Entity
-from .codec import ENTITY_TYPES, FORMAT_HEADER, record_key, record_to_entity
 from .orb import SECTIONS, from_orb
+from .records import FORMAT_HEADER, TYPES_BY_NAME, record_key, record_to_entity
 
 FORMATS = ("jsonl", "orb-json")
 
@@ -126,7 +126,7 @@ class JsonLinesSource:
         if isinstance(record, dict) and record.get("format") == FORMAT_HEADER["format"]:
             return None
         kind = record.get("type") if isinstance(record, dict) else None
-        kind = kind if kind in ENTITY_TYPES else None
+        kind = kind if kind in TYPES_BY_NAME else None
         key = record_key(record)
         try:
             entity = record_to_entity(record)
@@ -146,7 +146,7 @@ def _require_file(path: Path) -> None:
 
 
 def _type_is(parsed: Parsed, cls: type[Entity]) -> bool:
-    return parsed.entity_type is not None and ENTITY_TYPES[parsed.entity_type] is cls
+    return parsed.entity_type is not None and TYPES_BY_NAME[parsed.entity_type] is cls
 
 
 class OrbSource:
@@ -189,7 +189,7 @@ class OrbSource:
         for name, cls in SECTIONS.items():
             if only is not None and cls is not only:
                 continue
-            kind = next(k for k, c in ENTITY_TYPES.items() if c is cls)
+            kind = next(k for k, c in TYPES_BY_NAME.items() if c is cls)
             for key, record in self.sections.get(name, {}).items():
                 try:
                     entity = from_orb(cls, key, record)

@@ -23,8 +23,8 @@ from ..domain import PersistenceError, Request, Template, TransactionTooLarge
 from ..domain.entities import Entity
 from ..ports import Repository, Store, UnitOfWork
 from ..query import MAX_IN_VALUES
-from .codec import TYPE_NAMES
 from .orb import orb_info, set_stored_version, to_orb
+from .records import TYPE_NAMES
 
 BATCH = 500  # entities per save_many / restore_many (fewer when the store's write_limit is)
 

@@ -23,8 +23,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from ...domain import Machine, Request, Template
-from ...domain.entities import ENTITY_TYPES as ENTITIES
-from ...domain.entities import Entity
+from ...domain.entities import ENTITY_TYPES, Entity
 from .attributes import EnumText, JSONText, UTCDateTimeText
 from .settings import DynamoSettings
 
@@ -107,9 +106,9 @@ def _meta(settings: DynamoSettings, table_name: str) -> type:
 
 def build_models(settings: DynamoSettings) -> dict[type[Entity], EntityModel]:
     """Fresh model classes for one store."""
-    tables = dict(zip(ENTITIES, settings.tables, strict=True))
+    tables = dict(zip(ENTITY_TYPES, settings.tables, strict=True))
     built: dict[type[Entity], EntityModel] = {}
-    for entity in ENTITIES:
+    for entity in ENTITY_TYPES:
         namespace: dict[str, Any] = {
             "Meta": _meta(settings, tables[entity]),
             KIND_ATTR: UnicodeAttribute(),

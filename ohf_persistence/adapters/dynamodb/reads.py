@@ -20,7 +20,7 @@ from typing import Any
 
 from ...domain.errors import BackendUnavailable
 from ...query import Condition, matches
-from ...storage import Row
+from ...storage import Row, key_range
 from .items import from_item, from_model
 from .models import KEY_INDEX, EntityModel
 
@@ -75,21 +75,12 @@ def plan(em: EntityModel, conditions: tuple[Condition, ...], after: str | None) 
         # An index key is never an empty string (DynamoDB refuses them), so "" matches nothing.
         hash_values = tuple(v for v in (str(_scalar(x)) for x in raw) if v)
     exact, empty, filters, slack = True, not hash_values, [], 0
-    lower: tuple[str, bool] | None = None if after is None else (after, False)  # (value, incl.)
-    upper: tuple[str, bool] | None = None
+    lower, upper = key_range(key, conditions, after)
     for cond in conditions:
         if cond is chosen:
             continue
         if cond.field == key:
             exact = False  # range bounds below are inclusive; matches() applies the rest
-            if cond.op in ("eq", "gt", "gte"):
-                bound = (cond.value, cond.op != "gt")
-                if lower is None or (bound[0], not bound[1]) > (lower[0], not lower[1]):
-                    lower = bound
-            if cond.op in ("eq", "lt", "lte"):
-                bound = (cond.value, cond.op != "lt")
-                if upper is None or (bound[0], bound[1]) < (upper[0], upper[1]):
-                    upper = bound
             continue
         if chosen is not None and cond.field == chosen.field:
             exact = False  # the index hash key cannot appear in a FilterExpression

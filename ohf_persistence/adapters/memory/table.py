@@ -15,7 +15,7 @@ from ...domain.validation import json_copy
 from ...ports import E
 from ...query import Condition, matches
 from ...repository import status_changed
-from ...storage import Row, Table
+from ...storage import Row, Table, key_range
 from .sorted_keys import SortedKeys
 
 
@@ -71,20 +71,7 @@ class MemoryTable(Table[E]):
     def _keys(self, conditions: tuple[Condition, ...], after: str | None) -> Iterator[str]:
         """Candidate keys in order: from an index when a condition allows, within the key
         range the conditions and ``after`` give; ``matches`` decides the rest."""
-        # Bounds as (value, inclusive); the tighter one wins.
-        lower: tuple[str, bool] | None = None if after is None else (after, False)
-        upper: tuple[str, bool] | None = None
-        for cond in conditions:
-            if cond.field != self.entity.KEY or cond.op == "in":
-                continue
-            if cond.op in ("eq", "gt", "gte"):
-                bound = (cond.value, cond.op != "gt")
-                if lower is None or (bound[0], not bound[1]) > (lower[0], not lower[1]):
-                    lower = bound
-            if cond.op in ("eq", "lt", "lte"):
-                bound = (cond.value, cond.op != "lt")
-                if upper is None or bound < upper:
-                    upper = bound
+        lower, upper = key_range(self.entity.KEY, conditions, after)
         low, low_in = lower if lower is not None else (None, True)
         high, high_in = upper if upper is not None else (None, True)
         for cond in conditions:

@@ -14,19 +14,18 @@ from enum import StrEnum
 from typing import Any
 
 from ..domain import Machine, Request, Template, ValidationError
-from ..domain.entities import ENTITY_TYPES as ORDER
-from ..domain.entities import Entity
+from ..domain.entities import ENTITY_TYPES, Entity
 from ..domain.validation import datetime_problem
 
-ENTITY_TYPES: dict[str, type[Entity]] = {
+TYPES_BY_NAME: dict[str, type[Entity]] = {
     "template": Template,
     "request": Request,
     "machine": Machine,
 }
-TYPE_NAMES: dict[type[Entity], str] = {cls: name for name, cls in ENTITY_TYPES.items()}
+TYPE_NAMES: dict[type[Entity], str] = {cls: name for name, cls in TYPES_BY_NAME.items()}
 # Parents first: the order an import writes in (and the reverse of the order it undoes in).
 DATETIME_FIELDS: dict[type[Entity], frozenset[str]] = {
-    cls: frozenset(n for n, t in cls.SCALARS.items() if t is datetime) for cls in ORDER
+    cls: frozenset(n for n, t in cls.SCALARS.items() if t is datetime) for cls in ENTITY_TYPES
 }
 FORMAT_HEADER = {"format": "ohf-persistence-jsonl", "format_version": 1}
 
@@ -89,10 +88,10 @@ def record_to_entity(record: Any) -> Entity:
     if not isinstance(record, dict):
         raise ValidationError(f"a record must be a JSON object, got {type(record).__name__}")
     kind = record.get("type")
-    cls = ENTITY_TYPES.get(kind) if isinstance(kind, str) else None
+    cls = TYPES_BY_NAME.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValidationError(
-            f"record type {kind!r} is not one of: {', '.join(ENTITY_TYPES)}", field="type"
+            f"record type {kind!r} is not one of: {', '.join(TYPES_BY_NAME)}", field="type"
         )
     key, version, data = record.get("id"), record.get("version"), record.get("data")
     if key is None:
