@@ -568,3 +568,27 @@ async def test_bad_values_raise_their_error_and_change_nothing(
     with pytest.raises(error):
         await run(store)
     assert await snapshot(store) == before
+
+
+async def test_postgres_rows_holding_infinity_stay_readable(postgres_store: Store) -> None:
+    """Rows written before the range existed (PostgreSQL stored datetime.min / max as
+    -infinity / infinity) read back as datetime.min / max in UTC, and hide no other row."""
+    from sqlalchemy import text
+
+    store = postgres_store
+    await store.machines.save_many([make_machine("i-1"), make_machine("i-2"), make_machine("i-3")])
+    async with store.db.transaction() as conn:  # type: ignore[attr-defined]
+        await conn.execute(
+            text(
+                "UPDATE machines SET launch_time = '-infinity', termination_time = 'infinity' "
+                "WHERE machine_id = 'i-2'"
+            )
+        )
+    loaded = await store.machines.get_by_id("i-2")
+    assert loaded is not None
+    assert loaded.launch_time == datetime.min.replace(tzinfo=UTC)
+    assert loaded.termination_time == datetime.max.replace(tzinfo=UTC)
+    assert [m.machine_id for m in await store.machines.get_all()] == ["i-1", "i-2", "i-3"]
+    assert len(await store.machines.get_by_status("pending")) == 3
+    page = await store.machines.page(limit=10)
+    assert [m.machine_id for m in page.items] == ["i-1", "i-2", "i-3"]

@@ -127,7 +127,13 @@ def _sqlite_when(text: str) -> datetime:
 
 
 def _aware_when(value: datetime) -> datetime:
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
+    if value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        # asyncpg reads -infinity / infinity (rows written before the datetime range existed)
+        # as naive datetime.min / max: readable as UTC, so one such row hides no other.
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _converter(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
