@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Generic, cast
 
-from sqlalchemy import JSON, Boolean, Table
+from sqlalchemy import Boolean, Table
 from sqlalchemy.engine import Dialect
 
 from ...domain.entities import ENUM_FIELDS
 from ...ports import E
 from .internals import json_scan, result_processor
 from .models import TABLES
-from .types import UTCDateTime, pg_json_dumps
+from .types import JSONValue, UTCDateTime, pg_json_dumps
 
 
 def plain(value: Any) -> Any:
@@ -85,7 +85,7 @@ def binder(dialect: Dialect) -> Callable[[str, Any], Callable[[Any], Any] | None
             return plain  # entity rows carry the enum members themselves
         if isinstance(kind, UTCDateTime):
             return _sqlite_when_text if sqlite else _utc
-        if isinstance(kind.dialect_impl(dialect), JSON):
+        if isinstance(kind, JSONValue):
             return dumps
         return None
 
@@ -141,7 +141,7 @@ def _converter(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     impl = kind.dialect_impl(dialect)
     if isinstance(kind, UTCDateTime):
         return _sqlite_when if sqlite else _aware_when
-    if isinstance(impl, JSON):
+    if isinstance(kind, JSONValue):
         # The asyncpg connection's json/jsonb codec already decodes (driver.connect_postgres).
         return _json_text if sqlite else None
     if isinstance(impl, Boolean):

@@ -21,7 +21,7 @@ from ...config import ConfigError, StoreConfig, mask_url
 from ...domain.errors import PersistenceError, SchemaOutOfDate
 from .driver import Compiled, Connection, Pool, connect_postgres, connect_sqlite
 from .errors import ErrorTranslator
-from .models import SCHEMA_HEAD
+from .models import SCHEMA_HEAD, postgresql_options
 from .types import pg_json_dumps
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def _dialect(backend: str) -> Dialect:
 
         return SQLiteDialect_aiosqlite()
     from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+
+    postgresql_options()
 
     return PGDialect_asyncpg(json_serializer=pg_json_dumps)  # type: ignore[no-untyped-call]
 

@@ -78,10 +78,10 @@ templates = Table(
     Column("is_active", Boolean, nullable=False),
     *_common(),
     Index("ix_templates_provider_type", "provider_type", "template_id"),
-    # GIN index for find_by_attributes' ``attributes @> :wanted`` (PostgreSQL only).
-    Index("ix_templates_attributes", "attributes", postgresql_using="gin").ddl_if(
-        dialect="postgresql"
-    ),
+    # GIN index for find_by_attributes' ``attributes @> :wanted`` (PostgreSQL only; its
+    # ``postgresql_using`` is set by postgresql_options(): a dialect keyword here would import
+    # the PostgreSQL dialect on every SQLite store).
+    Index("ix_templates_attributes", "attributes").ddl_if(dialect="postgresql"),
 )
 
 requests = Table(
@@ -147,6 +147,14 @@ machines = Table(
     Index("ix_machines_return_request_id", "return_request_id", "machine_id"),
     Index("ix_machines_status", "status", "machine_id"),
 )
+
+def postgresql_options() -> None:
+    """Complete the PostgreSQL-only parts of the tables (idempotent). Called whenever a
+    PostgreSQL database is opened (engine.Database), so Alembic and DDL see them."""
+    gin = next(ix for ix in templates.indexes if ix.name == "ix_templates_attributes")
+    if gin.dialect_kwargs.get("postgresql_using") != "gin":
+        gin.dialect_kwargs["postgresql_using"] = "gin"
+
 
 TABLES: dict[type[Entity], Table] = {Template: templates, Request: requests, Machine: machines}
 

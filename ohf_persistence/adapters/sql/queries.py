@@ -11,6 +11,7 @@ Statements run with ``Connection.execute`` (which reports changed rows) carry
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from typing import Any, Generic
 
 from sqlalchemy import (
@@ -28,7 +29,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from ...ports import E
@@ -58,7 +58,7 @@ class Queries(Generic[E]):
         self.dialect = dialect
         self.sqlite = dialect.name == "sqlite"
         self.table = table = TABLES[entity]
-        self.names = names = tuple(table.c.keys())
+        self.names = tuple(table.c.keys())
         self.key = key = table.c[entity.KEY]
         self.version = table.c.version
         self.select_all: Select[Any] = select(table)
@@ -66,30 +66,70 @@ class Queries(Generic[E]):
         self._binder = binder(dialect)
         self._row_inserts: dict[int, CompiledRows] = {}
         self.rows_per_insert = max(1, min(1_000, MAX_PARAMS // len(table.c)))
-        k = bindparam("k", type_=key.type)
-        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-        versioned = (key == bindparam("b_key", type_=key.type)) & (
+        self._k = bindparam("k", type_=key.type)
+        self._versioned = (key == bindparam("b_key", type_=key.type)) & (
             self.version == bindparam("b_expected", type_=Integer)
         )
-        upsert = insert(table)
+
+    # Fixed statements, each compiled on first use (a short process compiles only its own).
+    @cached_property
+    def by_key(self) -> Compiled:
+        return self._compile(self.select_all.where(self.key == self._k))
+
+    @cached_property
+    def version_of(self) -> Compiled:
+        return self._compile(select(self.version).where(self.key == self._k))
+
+    @cached_property
+    def exists(self) -> Compiled:
+        return self._compile(select(literal(1)).where(self.key == self._k))
+
+    # Guarded single-row writes (Connection.execute: the row count decides).
+    @cached_property
+    def insert_new(self) -> Compiled:
+        statement = self._insert().on_conflict_do_nothing(index_elements=[self.key])
+        return self._compile(self._counted(statement), self.names)
+
+    @cached_property
+    def update_versioned(self) -> Compiled:
+        statement = self._counted(update(self.table).where(self._versioned))
+        return self._compile(statement, self.names)
+
+    @cached_property
+    def delete_one(self) -> Compiled:
+        return self._compile(self._counted(delete(self.table).where(self.key == self._k)))
+
+    @cached_property
+    def delete_versioned(self) -> Compiled:
+        return self._compile(self._counted(delete(self.table).where(self._versioned)))
+
+    # Batches inside a transaction (checked beforehand).
+    @cached_property
+    def insert_rows(self) -> Compiled:
+        return self._compile(self._insert(), self.names)
+
+    @cached_property
+    def update_rows(self) -> Compiled:
+        return self._compile(update(self.table).where(self._versioned), self.names)
+
+    @cached_property
+    def upsert_rows(self) -> Compiled:
+        upsert = self._insert()
         upsert = upsert.on_conflict_do_update(
-            index_elements=[key],
-            set_={name: upsert.excluded[name] for name in names if name != entity.KEY},
+            index_elements=[self.key],
+            set_={n: upsert.excluded[n] for n in self.names if n != self.entity.KEY},
         )
-        self.by_key = self._compile(self.select_all.where(key == k))
-        self.version_of = self._compile(select(self.version).where(key == k))
-        self.exists = self._compile(select(literal(1)).where(key == k))
-        # Guarded single-row writes (Connection.execute: the row count decides).
-        self.insert_new = self._compile(
-            self._counted(insert(table).on_conflict_do_nothing(index_elements=[key])), names
-        )
-        self.update_versioned = self._compile(self._counted(update(table).where(versioned)), names)
-        self.delete_one = self._compile(self._counted(delete(table).where(key == k)))
-        self.delete_versioned = self._compile(self._counted(delete(table).where(versioned)))
-        # Batches inside a transaction (Connection.execute_many: checked beforehand).
-        self.insert_rows = self._compile(insert(table), names)
-        self.update_rows = self._compile(update(table).where(versioned), names)
-        self.upsert_rows = self._compile(upsert, names)
+        return self._compile(upsert, self.names)
+
+    def _insert(self) -> Any:
+        # The dialect's own INSERT (ON CONFLICT); only the store's dialect is imported.
+        if self.sqlite:
+            from sqlalchemy.dialects import sqlite
+
+            return sqlite.insert(self.table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(self.table)
 
     def _counted(self, statement: Any) -> Any:
         return statement.returning(self.key) if self.sqlite else statement
@@ -285,7 +325,9 @@ class Queries(Generic[E]):
         if not wanted:
             return true()
         if not self.sqlite:
-            jsonb = postgresql.JSONB()
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            jsonb = JSONB()
             clauses: list[ColumnElement[bool]] = [
                 column.op("@>")(bindparam(None, wanted, type_=jsonb))
             ]

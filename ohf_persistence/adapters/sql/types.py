@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, String, TypeDecorator
 from sqlalchemy import Text as _Text
-from sqlalchemy.dialects import postgresql
 
 KEY_LENGTH = 255
 
@@ -42,18 +41,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+class JSONValue(TypeDecorator[Any]):
+    """JSON on SQLite, JSONB on PostgreSQL. A decorator rather than ``with_variant(JSONB())``
+    so that defining the tables does not import the PostgreSQL dialect on a SQLite store."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
 def json_type() -> Any:
-    return JSON().with_variant(postgresql.JSONB(), "postgresql")
+    return JSONValue()
 
 
 def key_type() -> Any:
-    return String(KEY_LENGTH).with_variant(
-        postgresql.VARCHAR(KEY_LENGTH, collation="C"), "postgresql"
-    )
+    # Generic String with a collation renders VARCHAR(255) COLLATE "C" on PostgreSQL.
+    return String(KEY_LENGTH).with_variant(String(KEY_LENGTH, collation="C"), "postgresql")
 
 
 def text_type() -> Any:
-    return _Text().with_variant(postgresql.TEXT(collation="C"), "postgresql")
+    return _Text().with_variant(_Text(collation="C"), "postgresql")
 
 
 def status_type() -> Any:
