@@ -179,6 +179,11 @@ def page_of(cls: type[E], conditions: tuple[Condition, ...], items: list[E], lim
     return Page(items, next_cursor)
 
 
+def _check_open(storage: Storage) -> None:
+    if storage.closed:
+        raise StoreClosed(f"the {storage.backend} store is closed")
+
+
 def _check_version(entity: Entity, version: int, actual: int | None) -> None:
     """A save based on ``version`` (0: insert) against the ``actual`` version in view."""
     if version == 0:
@@ -205,8 +210,7 @@ class BaseRepository(Generic[E]):
         self._staged: Staged = {} if unit is None else unit.staged[self.entity]
 
     def _live(self) -> None:
-        if self._storage.closed:
-            raise StoreClosed(f"the {self._storage.backend} store is closed")
+        _check_open(self._storage)
 
     def _from_staged(self, row: Row) -> E:
         # Containers copied: the caller's mutations of what a read returned never reach the
@@ -288,7 +292,11 @@ class BaseRepository(Generic[E]):
         found: dict[str, E] = {}
         if key_in is not None:
             # A key IN (...) is point lookups (one batch), not a range scan, on every backend.
-            wanted = [k for k in key_in.value if (after is None or k > after) and k not in staged]
+            wanted = [
+                k
+                for k in dict.fromkeys(key_in.value)
+                if (after is None or k > after) and k not in staged
+            ]
             for key, item in (await self._table.load_many(wanted)).items():
                 if matches(vars(item), conditions):
                     found[key] = item
@@ -575,8 +583,7 @@ class BackendUnitOfWork(UnitOfWork):
 
     async def commit(self) -> None:
         """Store every staged write, all or nothing (a conflict raises and writes nothing)."""
-        if self._storage.closed:
-            raise StoreClosed(f"the {self._storage.backend} store is closed")
+        _check_open(self._storage)
         writes = self.writes()
         if writes:
             await self._storage.write(writes)
@@ -596,8 +603,7 @@ class BackendUnitOfWork(UnitOfWork):
 
     async def restore_many(self, items: Iterable[tuple[Entity, int]]) -> None:
         """``restore`` of each ``(entity, replaces)``, all or nothing."""
-        if self._storage.closed:
-            raise StoreClosed(f"the {self._storage.backend} store is closed")
+        _check_open(self._storage)
         groups: dict[type[Entity], tuple[list[Any], list[int]]] = {}
         for entity, replaces in items:
             batch, versions = groups.setdefault(type(entity), ([], []))
@@ -630,8 +636,7 @@ class BackendStore(Store):
         self.machines = Machines(storage)
 
     def unit_of_work(self) -> BackendUnitOfWork:
-        if self.storage.closed:
-            raise StoreClosed(f"the {self.backend} store is closed")
+        _check_open(self.storage)
         return BackendUnitOfWork(self.storage)
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ async def test_key_in_filters_combine_with_others_and_with_paging(store: Store) 
     await store.machines.save_many(
         [make_machine(f"i-{n}", status="running" if n % 2 else "pending") for n in range(8)]
     )
-    wanted = ["i-7", "i-1", "i-4", "i-9", "i-3"]
+    wanted = ["i-7", "i-1", "i-4", "i-9", "i-3", "i-1"]  # unknown and repeated ids too
     found = await store.machines.get_all({"machine_id_in": wanted, "status": "running"})
     assert [m.machine_id for m in found] == ["i-1", "i-3", "i-7"]
     assert await store.machines.count({"machine_id_in": wanted}) == 4
