@@ -81,7 +81,10 @@ def mask_url(url: str) -> str:
     out = [url[: starts[0].start()]]
     for index, match in enumerate(starts):
         end = starts[index + 1].start() if index + 1 < len(starts) else len(url)
-        out.append(match.group() + _mask_rest(url[match.end() : end]))
+        rest = url[match.end() : end]
+        # A SQLite URL is a file path (no user, no password): its "@" and ":" are the path's.
+        sqlite = match.group().lower().startswith("sqlite") and rest.startswith("/")
+        out.append(match.group() + (rest if sqlite else _mask_rest(rest)))
     return "".join(out)
 
 

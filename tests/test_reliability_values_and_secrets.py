@@ -115,6 +115,9 @@ def test_mask_url_hides_every_printable_password(user: str, password: str) -> No
     option = f"postgresql+asyncpg://{quoted_user}@{HOST}?ssl=disable&password={quoted_pw}"
     assert mask_url(option) == f"postgresql+asyncpg://{quoted_user}@{HOST}?ssl=disable&password=***"
     assert mask_url(f"postgresql+asyncpg://{HOST}") == f"postgresql+asyncpg://{HOST}"
+    # a SQLite path has no password: shown as given, whatever it holds
+    path = f"sqlite+aiosqlite:///{user}:{password}@x.db"
+    assert mask_url(path) == path
 
 
 @given(user=printable, password=passwords)
