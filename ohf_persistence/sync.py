@@ -33,7 +33,15 @@ from typing import Any, Generic, Self, TypeVar
 
 from .config import StoreConfig
 from .config import open_store as _open_async_store
-from .domain import Machine, MachineStatus, PersistenceError, Request, RequestStatus, Template
+from .domain import (
+    Machine,
+    MachineStatus,
+    PersistenceError,
+    Request,
+    RequestStatus,
+    StoreClosed,
+    Template,
+)
 from .domain.entities import Entity
 from .ports import (
     Filters,
@@ -211,7 +219,7 @@ class _Handle:
                 "this store was opened in the parent process before a fork; open it again here"
             )
         if self.closed:
-            raise PersistenceError("the store is closed")
+            raise StoreClosed("the store is closed: open it again to use it")
 
 
 class SyncRepository(Generic[E]):

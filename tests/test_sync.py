@@ -17,6 +17,7 @@ from ohf_persistence import (
     InvalidFilter,
     PersistenceError,
     RequestStatus,
+    StoreClosed,
     sync,
 )
 from ohf_persistence.testing import make_machine, make_request
@@ -196,8 +197,8 @@ def test_a_closed_store_refuses_use() -> None:
     repo = store.machines
     store.close()
     assert store.closed
-    with pytest.raises(PersistenceError, match="closed"):
+    with pytest.raises(StoreClosed):
         repo.get_by_id("i-1")
-    with pytest.raises(PersistenceError, match="closed"):
+    with pytest.raises(StoreClosed):
         store.unit_of_work()
     store.close()  # twice is fine

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ohf_persistence import downgrade, sync
-from ohf_persistence.testing import StoreContract
+from ohf_persistence.testing import ClosedStoreContract, StoreContract
 
 
 class _AsyncCalls:
@@ -113,3 +113,7 @@ async def store(sync_url: str) -> AsyncIterator[AsyncFacade]:
 
 class TestSyncStore(StoreContract):
     """Every contract, on the sync API (the module's ``store`` fixture)."""
+
+
+class TestSyncClosedStore(ClosedStoreContract):
+    """After ``close()`` the sync API refuses every call with ``StoreClosed``, as async does."""
