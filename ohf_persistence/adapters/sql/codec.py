@@ -126,21 +126,12 @@ def _sqlite_when(text: str) -> datetime:
     return datetime.fromisoformat(text + "+00:00")
 
 
-def _aware_when(value: datetime) -> datetime:
-    if value.tzinfo is UTC:
-        return value
-    if value.tzinfo is None:
-        # asyncpg reads -infinity / infinity (rows written before the datetime range existed)
-        # as naive datetime.min / max: readable as UTC, so one such row hides no other.
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _converter(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     sqlite = dialect.name == "sqlite"
     impl = kind.dialect_impl(dialect)
     if isinstance(kind, UTCDateTime):
-        return _sqlite_when if sqlite else _aware_when
+        # asyncpg decodes timestamptz in datetime.UTC, except +-infinity (naive min / max).
+        return _sqlite_when if sqlite else _utc
     if isinstance(kind, JSONValue):
         # The asyncpg connection's json/jsonb codec already decodes (driver.connect_postgres).
         return _json_text if sqlite else None

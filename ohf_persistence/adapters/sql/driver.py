@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import operator
-import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -121,12 +120,14 @@ class CompiledRows:
     def __init__(self, one: Compiled, count: int) -> None:
         head, _, group = one.sql.partition(" VALUES ")
         width = len(one.names)
-        if "$1" in group:  # numbered parameters (asyncpg): renumber each row's copy
-
-            def numbered(row: int) -> str:
-                return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + row * width}", group)
-
-            groups = [numbered(row) for row in range(count)]
+        if "$1" in group:
+            # Numbered parameters (asyncpg): each row its own numbers, and no ``::TYPE`` casts
+            # (the target columns give the types; the casts only made a long statement longer
+            # to send and to parse, and asyncpg does not cache statements this long).
+            groups = [
+                "(" + ", ".join(f"${row * width + j}" for j in range(1, width + 1)) + ")"
+                for row in range(count)
+            ]
         else:
             groups = [group] * count
         self.sql = f"{head} VALUES {', '.join(groups)}"
