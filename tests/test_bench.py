@@ -103,7 +103,7 @@ def check_report(
         phase = phases[name]
         if baseline and name in READS:
             # Reads repeat whole or partial passes until they have enough rounds.
-            assert ops <= phase["ops"] <= ops * MAX_PASSES, name
+            assert ops <= phase["ops"] <= max(ops * MAX_PASSES, MIN_ROUNDS), name
             assert phase["rounds"] >= MIN_ROUNDS or phase["ops"] == ops * MAX_PASSES, name
         else:
             assert phase["ops"] == ops, name
@@ -253,8 +253,14 @@ def test_measure_repeats_reads_for_enough_rounds() -> None:
     result, _, _ = asyncio.run(
         measure("get_by_status", run, run, 10, lambda *_: _NullBar(), repeatable=True)
     )
-    assert len(result.rounds) >= MIN_ROUNDS
-    assert 10 <= result.ops <= 10 * MAX_PASSES
+    # Few calls: one call per round, whole passes, at least MIN_ROUNDS rounds.
+    assert len(result.rounds) == result.ops == 10 * math.ceil(MIN_ROUNDS / 10)
+    assert set(result.round_calls) == {1}
+    many, _, _ = asyncio.run(
+        measure("get_by_id", run, run, MIN_ROUNDS * 3, lambda *_: _NullBar(), repeatable=True)
+    )
+    assert len(many.rounds) >= MIN_ROUNDS
+    assert MIN_ROUNDS * 3 <= many.ops <= MIN_ROUNDS * 3 * MAX_PASSES
     # Without a baseline a read phase runs its calls once.
     alone, _, none = asyncio.run(
         measure("get_by_status", run, None, 10, lambda *_: _NullBar(), repeatable=True)
