@@ -5,7 +5,10 @@ types and indexes, copied from the SQL adapter's metadata) and works on plain di
 as dicts of Python values (JSON encoded and datetimes converted inside the timed region, as a
 raw-driver user would have to), and come out as plain dicts with the JSON columns decoded
 (asyncpg's jsonb codec set to ``json.loads``; ``json.loads`` per column on SQLite) and no other
-conversion (SQLite timestamps stay text).
+conversion (SQLite timestamps stay text). Every write is one autocommitted statement with its
+guard in it (``ON CONFLICT DO NOTHING``, ``WHERE version = ?``, ``WHERE status IN (...)``) and its
+row count checked, the fastest way a careful application writes it; on SQLite the baseline may
+live in a database file of its own (``own_file``).
 """
 
 from __future__ import annotations
