@@ -115,44 +115,43 @@ class Database:
         return await connect_postgres(dict(kwargs), CONNECT_TIMEOUT, self.call_timeout)
 
     # -- calls
-    async def run(
-        self, work: Callable[[Connection], Awaitable[T]], entity_type: str | None = None
-    ) -> T:
-        """``work`` on a lent connection in autocommit mode; errors leave translated."""
-        pool = self.pool
+    async def _acquire(self, entity_type: str | None) -> Connection:
         try:
-            conn = await pool.acquire()
+            return await self.pool.acquire()
         except PersistenceError:
             raise
         except Exception as exc:
             raise self.errors.translate(exc, entity_type) from exc
+
+    async def _failed(self, conn: Connection, exc: BaseException, entity_type: str | None) -> None:
+        """Recover ``conn`` after ``exc``, then raise ``exc`` translated."""
+        await self.pool.failed(conn, exc)
+        if isinstance(exc, Exception) and not isinstance(exc, PersistenceError):
+            raise self.errors.translate(exc, entity_type) from exc
+        raise exc
+
+    async def run(
+        self, work: Callable[[Connection], Awaitable[T]], entity_type: str | None = None
+    ) -> T:
+        """``work`` on a lent connection in autocommit mode; errors leave translated."""
+        conn = await self._acquire(entity_type)
         try:
             result = await work(conn)
         except BaseException as exc:
-            await pool.failed(conn, exc)
-            if isinstance(exc, Exception) and not isinstance(exc, PersistenceError):
-                raise self.errors.translate(exc, entity_type) from exc
-            raise
-        pool.release(conn)
+            await self._failed(conn, exc, entity_type)
+            raise  # not reached: _failed raises
+        self.pool.release(conn)
         return result
 
     async def fetch_rows(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
         """All rows of one compiled statement (the read path: ``run`` without a closure)."""
-        pool = self.pool
-        try:
-            conn = await pool.acquire()
-        except PersistenceError:
-            raise
-        except Exception as exc:
-            raise self.errors.translate(exc) from exc
+        conn = await self._acquire(None)
         try:
             rows = await conn.fetch(compiled, values)
         except BaseException as exc:
-            await pool.failed(conn, exc)
-            if isinstance(exc, Exception) and not isinstance(exc, PersistenceError):
-                raise self.errors.translate(exc) from exc
-            raise
-        pool.release(conn)
+            await self._failed(conn, exc, None)
+            raise  # not reached: _failed raises
+        self.pool.release(conn)
         return rows
 
     async def in_transaction(

@@ -148,6 +148,7 @@ machines = Table(
     Index("ix_machines_status", "status", "machine_id"),
 )
 
+
 def postgresql_options() -> None:
     """Complete the PostgreSQL-only parts of the tables (idempotent). Called whenever a
     PostgreSQL database is opened (engine.Database), so Alembic and DDL see them."""
