@@ -54,6 +54,29 @@ def _dialect(backend: str) -> Dialect:
     return PGDialect_asyncpg(json_serializer=pg_json_dumps)  # type: ignore[no-untyped-call]
 
 
+# URL query options: ours (``timeout``) and the asyncpg connect options passed through.
+POSTGRES_OPTIONS = ("timeout", "ssl", "target_session_attrs", "passfile")
+
+
+def _check_options(url: URL, backend: str, masked: str) -> None:
+    """Unknown or repeated URL options are a ConfigError (never ignored, never a driver
+    TypeError); SQLite takes none, and needs a path (``:memory:`` for an in-memory one)."""
+    known = POSTGRES_OPTIONS if backend == "postgresql" else ()
+    for name, value in url.query.items():
+        if name not in known:
+            listed = ", ".join(known) or "none"
+            raise ConfigError(
+                f"unknown {backend} URL option {name!r} in {masked!r}; known: {listed}"
+            )
+        if not isinstance(value, str):
+            raise ConfigError(f"URL option {name!r} given {len(value)} times in {masked!r}")
+    if backend == "sqlite" and not url.database:
+        raise ConfigError(
+            f"no SQLite path in {masked!r}; give a file (sqlite+aiosqlite:///ohf.db) or, for a "
+            "private in-memory database, sqlite+aiosqlite:///:memory:"
+        )
+
+
 def _call_timeout(url: URL, masked: str) -> tuple[URL, float]:
     """The ``timeout`` option (seconds per PostgreSQL statement), removed from the URL."""
     raw = url.query.get("timeout")
@@ -83,6 +106,7 @@ class Database:
         self.config = config
         self.backend = config.backend
         self.errors = ErrorTranslator(config.backend, config.url)
+        _check_options(url, self.backend, self.errors.url)
         self.memory = is_memory_sqlite(config.url)
         # The driver is an extra: a missing one is an ImportError here, at open (config.py
         # turns it into a ConfigError naming the extra), not a failure of the first call.

@@ -8,6 +8,7 @@ only, never a password.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from typing import Any
 
@@ -61,7 +62,14 @@ class ErrorTranslator:
         self._secret = _password(url)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """A driver message with the password taken out, should the driver have repeated it.
+        Only a password that is a whole token is replaced: replacing every occurrence of a
+        short one ("e", "1") garbles the message and, by the pattern of ``***``, tells it."""
+        secret = self._secret
+        if not secret or len(secret) < 4:
+            return text
+        pattern = rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])"
+        return re.sub(pattern, "***", text)
 
     def migrate_hint(self) -> str:
         return MIGRATE_HINT.format(url=self.url)
