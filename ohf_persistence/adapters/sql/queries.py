@@ -65,6 +65,7 @@ class Queries(Generic[E]):
         self._cache: dict[Shape, Compiled] = {}
         self._binder = binder(dialect)
         self._row_inserts: dict[int, CompiledRows] = {}
+        self._status_values: dict[tuple[Any, str | None], dict[str, Any]] = {}
         self.rows_per_insert = max(1, min(1_000, MAX_PARAMS // len(table.c)))
         self._k = bindparam("k", type_=key.type)
         self._versioned = (key == bindparam("b_key", type_=key.type)) & (
@@ -286,11 +287,18 @@ class Queries(Generic[E]):
         return self._cached(("delete", len(keys)), build), self._key_values(keys)
 
     def set_status(
-        self, sources: Sequence[str], note_field: str | None
-    ) -> tuple[Compiled, list[str]]:
+        self, target: Any, sources: Iterable[Any], note_field: str | None
+    ) -> tuple[Compiled, dict[str, Any]]:
         """``UPDATE ... SET status, [note], version + 1, updated_at WHERE key AND status IN``:
-        the transition rule is part of the guard."""
-        names = [f"s{i}" for i in range(len(sources))]
+        the transition rule is part of the guard. Returns the statement and its parameters
+        fixed by ``target`` (cached: the same for every call with that target)."""
+        fixed = self._status_values.get((target, note_field))
+        if fixed is None:
+            allowed = sorted(plain(s) for s in sources)
+            fixed = {f"s{i}": value for i, value in enumerate(allowed)}
+            fixed["b_status"] = plain(target)
+            self._status_values[(target, note_field)] = fixed
+        names = [f"s{i}" for i in range(len(fixed) - 1)]
 
         def build() -> Any:
             table = self.table
@@ -310,7 +318,7 @@ class Queries(Generic[E]):
             )
             return self._counted(statement)
 
-        return self._cached(("status", len(sources), note_field), build), names
+        return self._cached(("status", len(names), note_field), build), fixed
 
     # -- find_by_attributes
     def attributes_match(self, wanted: Mapping[str, Any]) -> ColumnElement[bool]:

@@ -164,11 +164,9 @@ async def set_status(
     note: tuple[str, str | None],
 ) -> bool:
     """One conditional UPDATE: the transition rule is part of the WHERE clause."""
-    allowed = sorted(s.value for s in sources)
     note_field, text = note
-    compiled, names = q.set_status(allowed, note_field if text is not None else None)
-    values: dict[str, Any] = {"b_status": target.value, "b_now": utcnow(), "b_key": key}
-    values.update(zip(names, allowed, strict=True))
+    compiled, fixed = q.set_status(target, sources, note_field if text is not None else None)
+    values = {**fixed, "b_now": utcnow(), "b_key": key}
     if text is not None:
         values["b_note"] = text
     if await conn.execute(compiled, values) == 1:
