@@ -1,5 +1,6 @@
 """Make two ORB runs comparable: cloud and request ids, IP addresses, times and temporary paths
-become stable placeholders; everything else is kept exactly.
+become stable placeholders; everything else is kept exactly (a time stays distinguishable
+from ``null``, but its value is not compared: the interop tests check values round-trip).
 
 One id mapping serves a whole run, so ``req-#1`` in an output is ``req-#1`` in the stored data
 too, and a record that points at the wrong id still shows up. The ids that matter are named
@@ -26,8 +27,8 @@ TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]
 UNORDERED_KEYS = {"machine_ids", "instance_ids", "resource_ids", "machines", "requests"}
 # Integer fields that carry a clock reading or a duration.
 CLOCK_KEYS = {"launchtime", "launchTime", "execution_time_ms", "duration_ms"}
-# Values written by the EC2 simulator at random (not by ORB): the AMI moto accepts is fixed,
-# but DNS names embed the random IP.
+# Values the EC2 simulator makes up at random (not ORB): DNS names embed the random private
+# IP, network interfaces get random MAC addresses.
 DNS_RE = re.compile(r"\bip-\d+-\d+-\d+-\d+\.[a-z0-9.-]+\b")
 MAC_RE = re.compile(r"\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b")
 
