@@ -134,7 +134,11 @@ class Session:
         self, target: Store | UnitOfWork, write: _Write, versions: dict[Key, int]
     ) -> None:
         if write.entities is not None:
-            guesses = known_versions(self.store)
+            guesses: Mapping[Key, int] = known_versions(self.store)
+            if isinstance(target, UnitOfWork) and self.store.store.backend == "dynamodb":
+                # A DynamoDB unit only buffers: a wrong guess would surface at commit, past
+                # _stage's retry. Upserts of rows not read in this unit use the stored version.
+                guesses = await _stored_versions(target, write.cls, write.entities, versions)
             await _stage(target, write.cls, write.entities, versions, guesses)
             return
         repo = repo_for(target, write.cls)
@@ -481,6 +485,21 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         if exc_type is not None and self.session.in_transaction:
             self.session.rollback()
         return False
+
+
+async def _stored_versions(
+    unit: UnitOfWork, cls: type[Entity], entities: list[Entity], versions: dict[Key, int]
+) -> dict[Key, int]:
+    """The stored version (0: absent) of each row of ``entities`` not read in the unit, read
+    through the unit (so its own pending writes count)."""
+    repo = repo_for(unit, cls)
+    found: dict[Key, int] = {}
+    for entity in entities:
+        key = (cls, entity.key)
+        if key not in versions and key not in found:
+            current = await repo.get_by_id(entity.key)
+            found[key] = 0 if current is None else current.version
+    return found
 
 
 async def _stage(
