@@ -43,3 +43,14 @@ def test_a_long_password_repeated_by_a_driver_is_taken_out() -> None:
     cause = OSError("could not use password s3cr3t-pw for u")
     message = str(ErrorTranslator("postgresql", url).translate(cause))
     assert "s3cr3t-pw" not in message and "could not use password *** for u" in message
+
+
+async def test_an_unreachable_postgres_names_itself_masked() -> None:
+    from ohf_persistence import BackendUnavailable
+
+    url = "postgresql+asyncpg://u:s3cr3t-pw@127.0.0.1:1/x"
+    with pytest.raises(BackendUnavailable) as caught:
+        await open_store(url)
+    message = str(caught.value)
+    assert "postgresql at postgresql+asyncpg://u:***@127.0.0.1:1/x" in message
+    assert "s3cr3t-pw" not in message and not message.rstrip(")").endswith(":")

@@ -485,7 +485,7 @@ async def connect_sqlite(path: str, memory: bool, busy_timeout_ms: int) -> Sqlit
 
 
 async def connect_postgres(
-    kwargs: dict[str, Any], connect_timeout: float, call_timeout: float
+    kwargs: dict[str, Any], connect_timeout: float, call_timeout: float, where: str
 ) -> PgConnection:
     import json
 
@@ -499,7 +499,7 @@ async def connect_postgres(
         )
     except TimeoutError as exc:
         raise BackendUnavailable(
-            f"no connection within {connect_timeout:g} s ({type(exc).__name__})"
+            f"postgresql at {where} is unavailable (no connection within {connect_timeout:g} s)"
         ) from exc
     try:
         # JSON columns travel as text: the bind processors serialise, json.loads decodes.

@@ -136,7 +136,9 @@ class Database:
         _args, kwargs = self.compiler.create_connect_args(self._url)
         kwargs.pop("prepared_statement_cache_size", None)
         kwargs.pop("async_fallback", None)
-        return await connect_postgres(dict(kwargs), CONNECT_TIMEOUT, self.call_timeout)
+        return await connect_postgres(
+            dict(kwargs), CONNECT_TIMEOUT, self.call_timeout, self.errors.url
+        )
 
     # -- calls
     async def _acquire(self, entity_type: str | None) -> Connection:

@@ -78,7 +78,9 @@ class ErrorTranslator:
         if isinstance(exc, PersistenceError):
             return exc
         root = _root(exc)
-        detail = self._scrub(f"{type(root).__name__}: {root}".strip().splitlines()[0][:300])
+        said = str(root).strip()
+        named = f"{type(root).__name__}: {said}" if said else type(root).__name__
+        detail = self._scrub(named.splitlines()[0][:300])
         where = f"{self.backend} at {self.url}"
         name = getattr(root, "sqlite_errorname", None)
         text = str(root).lower()
