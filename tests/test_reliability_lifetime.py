@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -186,7 +189,7 @@ async def test_a_closed_postgres_store_refuses_use_and_opens_no_connection(
     assert await _our_connections(admin, str(url.database)) == 0
 
 
-async def test_a_closed_sqlite_store_refuses_use(tmp_path: object) -> None:
+async def test_a_closed_sqlite_store_refuses_use(tmp_path: Path) -> None:
     store = await open_store(f"sqlite+aiosqlite:///{tmp_path}/closed.db", migrate=True)
     await store.machines.save(make_machine("i-1"))
     await store.close()
@@ -226,3 +229,51 @@ async def test_the_timeout_option_is_checked() -> None:
     for bad in ("0", "-1", "abc", "7200"):
         with pytest.raises(ConfigError):
             await open_store(f"postgresql+asyncpg://u@127.0.0.1:1/db?timeout={bad}")
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    # The timeout fails a hung process (it is not a speed assertion).
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_a_sqlite_store_never_closed_lets_the_process_exit(tmp_path: Path, where: str) -> None:
+    url = MEMORY if where == "memory" else f"sqlite+aiosqlite:///{tmp_path / 'open.db'}"
+    code = f"""
+import asyncio
+from ohf_persistence import open_store
+from ohf_persistence.testing import make_machine
+
+async def main():
+    store = await open_store({url!r}, migrate=True)
+    await store.machines.save(make_machine("i-1"))
+    assert await store.machines.count() == 1  # and no close()
+
+asyncio.run(main())
+print("returned")
+"""
+    done = _python(code)
+    assert done.returncode == 0 and done.stdout.strip() == "returned", done.stderr
+
+
+def test_an_unopenable_sqlite_path_is_one_error_and_no_thread_noise(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    code = f"""
+import asyncio
+from ohf_persistence import BackendUnavailable, open_store
+
+async def main():
+    try:
+        await open_store("sqlite+aiosqlite:///{folder}")
+    except BackendUnavailable as exc:
+        print("refused")
+
+asyncio.run(main())
+"""
+    for _ in range(3):  # the stray-thread noise was racy
+        done = _python(code)
+        assert done.stdout.strip() == "refused", done.stderr
+        assert "Exception in thread" not in done.stderr and "Traceback" not in done.stderr

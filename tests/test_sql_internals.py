@@ -77,3 +77,13 @@ def test_the_codecs_fast_bind_conversions_equal_sqlalchemys() -> None:
             for value in when if column is machines.c.launch_time else documents:
                 assert ours(value) == theirs(value), (dialect.name, column.name, value)
         assert fast("version", machines.c.version.type) is None
+
+
+async def test_sqlite_connection_runs_a_daemon_worker_that_stops(tmp_path: object) -> None:
+    conn = internals.sqlite_connection(f"{tmp_path}/x.db")
+    assert conn._thread.daemon  # a never-closed store must not block interpreter exit
+    await conn
+    assert await conn.execute_fetchall("SELECT 1") == [(1,)]
+    await conn.close()
+    await internals.sqlite_worker_stopped(conn)
+    assert not conn._thread.is_alive()

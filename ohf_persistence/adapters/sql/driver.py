@@ -31,7 +31,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 from ...domain.errors import BackendUnavailable, StoreClosed
-from .internals import Processor, bind_processors
+from .internals import Processor, bind_processors, sqlite_connection, sqlite_worker_stopped
 
 Binder = Callable[[str, Any], Processor | None]
 
@@ -467,11 +467,14 @@ class Pool:
 
 
 async def connect_sqlite(path: str, memory: bool, busy_timeout_ms: int) -> SqliteConnection:
-    import aiosqlite
-
-    raw = await aiosqlite.connect(
+    raw = sqlite_connection(
         path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
     )
+    try:
+        await raw
+    except BaseException:
+        await sqlite_worker_stopped(raw)  # aiosqlite stopped it; let it finish in this loop
+        raise
     try:
         if not memory:
             await raw.execute_fetchall("PRAGMA journal_mode=WAL")

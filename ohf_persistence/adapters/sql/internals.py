@@ -7,6 +7,7 @@ upgrade that changes them fails there, loudly, instead of somewhere in a reposit
 
 from __future__ import annotations
 
+import asyncio
 import json
 import json.scanner
 from collections.abc import Callable
@@ -43,3 +44,25 @@ def json_scan(text: str) -> tuple[Any, int]:
     """``(value, end)`` of the JSON document starting at ``text[0]``."""
     result: tuple[Any, int] = _SCAN(text, 0)
     return result
+
+
+def sqlite_connection(path: str, **kwargs: Any) -> Any:
+    """An unstarted ``aiosqlite.Connection`` (await it to connect) whose worker thread is a
+    daemon: a store the caller never closed must not keep the interpreter from exiting
+    (threading joins non-daemon threads at exit, before any atexit hook could close them)."""
+    import aiosqlite
+
+    conn = aiosqlite.connect(path, **kwargs)
+    conn._thread.daemon = True
+    return conn
+
+
+async def sqlite_worker_stopped(conn: Any, limit: float = 2.0) -> None:
+    """Wait (up to ``limit`` s) until a failed connection's worker thread has ended: it
+    reports to the event loop, which must still be running then (else "Event loop is
+    closed" tracebacks at exit)."""
+    thread = conn._thread
+    waited = 0.0
+    while thread.is_alive() and waited < limit:
+        await asyncio.sleep(0.005)
+        waited += 0.005
