@@ -343,10 +343,13 @@ class BaseRepository(Generic[E]):
             for entity in batch:  # refuse an oversized row before the first chunk is sent
                 self._table.check_row(entity.to_dict())
         step = limit or max(len(batch), 1)
+        # The rows are written before this call returns: copies only if the backend keeps them.
+        private = self._storage.keeps_rows
         for start in range(0, len(batch), step):
             tracker, staged = SaveTracker(), Staged()
             with _atomically(tracker) as journal:
-                self._stage_into(staged, batch[start : start + step], None, {}, journal, False)
+                chunk = batch[start : start + step]
+                self._stage_into(staged, chunk, None, {}, journal, False, private)
                 writes = [Write(self.entity, k, exp, row) for k, (exp, row) in staged.items()]
                 await self._storage.write(writes, single=single)
 
@@ -364,7 +367,7 @@ class BaseRepository(Generic[E]):
         journal: _Journal,
     ) -> None:
         checks = self._storage.checks_at_save
-        self._stage_into(self._staged, batch, replaces, stored, journal, checks)
+        self._stage_into(self._staged, batch, replaces, stored, journal, checks, True)
 
     def _stage_into(
         self,
@@ -374,11 +377,13 @@ class BaseRepository(Generic[E]):
         stored: dict[str, int],
         journal: _Journal,
         checks_stored: bool,
+        private: bool,
     ) -> None:
         """Check each entity against the view (staged rows always; stored versions when
         ``checks_stored``), stamp it (unless ``replaces`` gives the stored version a restore
         replaces) and stage its row. The first staging of a key records the version the write
-        is guarded by at commit."""
+        is guarded by at commit. ``private`` False (an autocommitted write on a backend that
+        serialises rows within the call) skips the deep copy of the containers."""
         for index, entity in enumerate(batch):
             key = entity.key
             version = entity.version if replaces is None else replaces[index]
@@ -391,7 +396,8 @@ class BaseRepository(Generic[E]):
                 _check_version(entity, version, stored.get(key))
             if replaces is None:
                 journal.tracker.stamp(entity)
-            row = entity.to_dict()
+            # ``private``: containers deep-copied (staged rows outlive the call).
+            row = entity.to_dict() if private else dict(vars(entity))
             self._table.check_row(row)
             expected = current[0] if current is not None else (version or None)
             journal.put(staged, key, (expected, row))

@@ -173,6 +173,11 @@ class Storage(ABC):
     checks_at_save: bool = True
     #: Set by ``close``; every repository and unit-of-work call then raises ``StoreClosed``.
     closed: bool = False
+    #: True when ``write`` keeps the row dicts it is given (memory stores them as they are):
+    #: autocommitted writes then get private deep copies. False: rows of an autocommitted
+    #: write share the caller's containers, so ``write`` must serialise them before it
+    #: returns and never keep them (a unit of work's rows are always private copies).
+    keeps_rows: bool = False
 
     @abstractmethod
     def table(self, entity: type[E]) -> Table[E]:

@@ -54,3 +54,16 @@ def test_adapters_supply_only_storage_primitives() -> None:
         for table in tables:
             own = {n for n, v in vars(table).items() if inspect.isfunction(v)}
             assert not own & port_only, table.__name__
+
+
+async def test_an_autocommitted_write_never_shares_containers_with_the_caller(
+    store: Store,
+) -> None:
+    from ohf_persistence.testing import make_machine
+
+    machine = make_machine("i-1", tags={"team": "a"})
+    await store.machines.save(machine)
+    await store.machines.save_many([machine])
+    machine.tags["team"] = "changed in place"  # after the writes returned
+    stored = await store.machines.get_by_id("i-1")
+    assert stored is not None and stored.tags == {"team": "a"} and stored.version == 2

@@ -20,6 +20,7 @@ from .table import MemoryTable
 
 class MemoryStorage(Storage):
     backend = "memory"
+    keeps_rows = True
 
     def __init__(self) -> None:
         self.tables: dict[type[Entity], MemoryTable[Any]] = {
