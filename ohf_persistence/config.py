@@ -25,16 +25,7 @@ SUPPORTED_URLS = (
     "dynamodb://?region=...&endpoint_url=...&table_prefix=...",
 )
 SUPPORTED_TYPES = ("memory", "sql", "dynamodb")
-DYNAMODB_OPTIONS = (
-    "region",
-    "profile",
-    "endpoint_url",
-    "table_prefix",
-    "templates_table",
-    "requests_table",
-    "machines_table",
-    "timeout",
-)
+DYNAMODB_OPTIONS = adapters.BACKENDS["dynamodb"].url_options
 # Where a URL starts inside a message; the URL itself is then parsed by position, not by a
 # pattern, because a password may hold any character ("/", "#", "?", ":", "@", "%", spaces …).
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -135,28 +126,78 @@ def _unsupported(what: str) -> ConfigError:
 
 def _from_url(url: str) -> StoreConfig:
     url = url.strip()
-    scheme, sep, _rest = url.partition("://")
+    scheme, sep, rest = url.partition("://")
     if not sep:
         raise _unsupported(f"URL {mask_url(url)!r}")
     scheme = scheme.lower()
     if scheme == "memory":
+        if rest:  # memory://anything would open the same empty store: a typo, not a choice
+            raise ConfigError(f"a memory URL is just memory://, got {mask_url(url)!r}")
         return StoreConfig("memory", url)
     if scheme in ("sqlite+aiosqlite", "sqlite"):
         if not url.startswith(("sqlite+aiosqlite:///", "sqlite:///")):
             raise ConfigError(f"SQLite URLs look like {SUPPORTED_URLS[1]}, got {mask_url(url)!r}")
-        return StoreConfig("sqlite", "sqlite+aiosqlite:///" + url.split(":///", 1)[1])
-    if scheme in ("postgresql+asyncpg", "postgresql", "postgres"):
-        return StoreConfig("postgresql", "postgresql+asyncpg://" + url.split("://", 1)[1])
-    if scheme == "dynamodb":
-        parts = urlsplit(url)
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        unknown = sorted(set(options) - set(DYNAMODB_OPTIONS))
-        if unknown:
+        url = "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+        _url_options("sqlite", url)
+        if not url.removeprefix("sqlite+aiosqlite:///").partition("?")[0]:
+            # SQLite would open a throw-away database that a migrate "fills" and loses
             raise ConfigError(
-                f"unknown DynamoDB URL option {unknown[0]!r}; known: {', '.join(DYNAMODB_OPTIONS)}"
+                f"no SQLite path in the URL {mask_url(url)!r}; a file is "
+                f"{SUPPORTED_URLS[1]}, an in-memory database {SUPPORTED_URLS[2]}"
             )
-        return StoreConfig("dynamodb", url, options)
+        return StoreConfig("sqlite", url)
+    if scheme in ("postgresql+asyncpg", "postgresql", "postgres"):
+        url = "postgresql+asyncpg://" + rest
+        _url_options("postgresql", url)
+        return StoreConfig("postgresql", url)
+    if scheme == "dynamodb":
+        return StoreConfig("dynamodb", url, _url_options("dynamodb", url))
     raise _unsupported(f"URL scheme {scheme!r}")
+
+
+_LABELS = {
+    "memory": "memory",
+    "sqlite": "SQLite",
+    "postgresql": "PostgreSQL",
+    "dynamodb": "DynamoDB",
+}
+
+
+def _url_options(backend: str, url: str) -> dict[str, str]:
+    """The URL's query options, each named at most once and known to the backend (the one
+    check of option names for every scheme; the backend reads the values)."""
+    if backend in ("sqlite", "postgresql"):
+        from sqlalchemy.engine import make_url  # SQL only: a memory or DynamoDB URL skips it
+
+        try:
+            # SQLAlchemy's parser: a password may hold "?" or "#"; a repeated option is a tuple
+            query: Mapping[str, str | tuple[str, ...]] = make_url(url).query
+        except Exception:  # malformed: engine.py refuses it with its own message
+            return {}
+        pairs = [(k, v) for k, vs in query.items() for v in ((vs,) if isinstance(vs, str) else vs)]
+    else:
+        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    label = _LABELS[backend]
+    known = adapters.BACKENDS[backend].url_options
+    options: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in known:
+            listed = ", ".join(known) if known else f"none ({label} URLs take no options)"
+            raise ConfigError(
+                f"unknown {label} URL option {name!r} in {mask_url(url)!r}; known: {listed}"
+            )
+        if name in options:
+            raise ConfigError(
+                f"{label} URL option {name!r} is given more than once in {mask_url(url)!r}"
+            )
+        options[name] = value
+    return options
+
+
+# The keys each section of the seed's dict may hold (a typo such as "ulr" is refused).
+_SECTION_KEYS = {"memory": (), "sql": ("url",), "dynamodb": DYNAMODB_OPTIONS}
+# Which backends a "sql" section's URL may open.
+_SQL_BACKENDS = ("sqlite", "postgresql")
 
 
 def _from_dict(config: Mapping[str, Any]) -> StoreConfig:
@@ -168,21 +209,42 @@ def _from_dict(config: Mapping[str, Any]) -> StoreConfig:
         raise ConfigError(
             f"unsupported storage type {kind!r}; supported types: {', '.join(SUPPORTED_TYPES)}"
         )
+    # One rule for every type: "type" plus sections named by types (the seed's shape may hold
+    # several, "type" picks one), each with its own keys only; anything else is a typo.
+    unknown = sorted(str(key) for key in storage if key != "type" and key not in SUPPORTED_TYPES)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in config['storage']: {', '.join(unknown)}; "
+            f"known: type, {', '.join(SUPPORTED_TYPES)}"
+        )
+    for name in SUPPORTED_TYPES:
+        part = storage.get(name)
+        if part is None:
+            continue
+        if not isinstance(part, Mapping):
+            raise ConfigError(f"config['storage'][{name!r}] must be a dict")
+        unknown = sorted(str(key) for key in part if key not in _SECTION_KEYS[name])
+        if unknown:
+            known = ", ".join(_SECTION_KEYS[name]) or "none"
+            raise ConfigError(
+                f"unknown key(s) in config['storage'][{name!r}]: {', '.join(unknown)}; "
+                f"known: {known}"
+            )
+    section: Mapping[str, Any] = storage.get(kind) or {}
     if kind == "memory":
         return StoreConfig("memory", "memory://")
-    section = storage.get(kind) or {}
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"config['storage'][{kind!r}] must be a dict")
     if kind == "sql":
         url = section.get("url")
         if not isinstance(url, str):
             raise ConfigError("config['storage']['sql']['url'] must be a database URL")
-        return _from_url(url)
-    unknown = sorted(set(section) - set(DYNAMODB_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"unknown DynamoDB option {unknown[0]!r}; known: {', '.join(DYNAMODB_OPTIONS)}"
-        )
+        resolved = _from_url(url)
+        if resolved.backend not in _SQL_BACKENDS:
+            raise ConfigError(
+                f"storage type 'sql' with a {resolved.backend} URL {mask_url(url)!r}: "
+                f"use type {resolved.backend!r}"
+                + (" and its section" if resolved.backend == "dynamodb" else "")
+            )
+        return resolved
     options = {k: str(v) for k, v in section.items() if v is not None}
     return StoreConfig("dynamodb", "dynamodb://", options)
 

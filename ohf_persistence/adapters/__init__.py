@@ -34,24 +34,40 @@ class Backend:
     schema: str | None
     #: The pip extra that installs the backend's driver; None: a core dependency.
     extra: str | None
+    #: The query options its URL may carry (``config.py`` refuses any other, and repeats).
+    url_options: tuple[str, ...] = ()
 
 
 BACKENDS: dict[str, Backend] = {
     "memory": Backend("ohf_persistence.adapters.memory:open_memory_store", None, None),
+    # SQLite connects to the path alone: an option such as ?mode=ro would be ignored.
     "sqlite": Backend(
         "ohf_persistence.adapters.sql:open_sql_store",
         "ohf_persistence.adapters.sql.migrations",
         None,
     ),
+    # ``timeout`` is ours (engine.py); the others are asyncpg.connect's string arguments.
     "postgresql": Backend(
         "ohf_persistence.adapters.sql:open_sql_store",
         "ohf_persistence.adapters.sql.migrations",
         "postgres",
+        ("timeout", "password", "ssl", "passfile", "target_session_attrs", "krbsrvname", "gsslib"),
     ),
+    # read by adapters/dynamodb/settings.py
     "dynamodb": Backend(
         "ohf_persistence.adapters.dynamodb:open_dynamodb_store",
         "ohf_persistence.adapters.dynamodb.tables",
         "dynamodb",
+        (
+            "region",
+            "profile",
+            "endpoint_url",
+            "table_prefix",
+            "templates_table",
+            "requests_table",
+            "machines_table",
+            "timeout",
+        ),
     ),
 }
 

@@ -41,11 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    missing = _fill_closed_streams()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or bad usage (2)
         return exc.code if isinstance(exc.code, int) else 2
+    if "stdout" in missing and args.command == "export" and getattr(args, "path", None) == "-":
+        # the data has nowhere to go: refuse before reading anything
+        print(
+            "ohf-persistence export: error: stdout is closed; nothing was exported", file=sys.stderr
+        )
+        return 1
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     handler: Handler = args.func
@@ -66,6 +73,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _fill_closed_streams() -> set[str]:
+    """Standard streams closed when the process started (``>&-``, ``2>&-``, ``<&-``: daemons,
+    launchers, cron). Python leaves ``sys.stdout`` (…) as None; each becomes the null device,
+    so a report is lost like one whose reader went away (the work still counts: exit 0) and
+    an error never lands in another stream. The descriptor itself is taken too, so no file
+    we open later (a database) becomes descriptor 1 or 2. Returns the names that were None."""
+    missing: set[str] = set()
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        missing.add(name)
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: the lowest free descriptor is this one
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        setattr(sys, name, open(os.devnull, "r" if fd == 0 else "w", encoding="utf-8"))  # noqa: SIM115
+    return missing
 
 
 def _fail(args: argparse.Namespace, exc: BaseException) -> int:

@@ -128,10 +128,17 @@ async def _open_for_reading(config: StoreConfig) -> Store:
 
 
 async def export(args: argparse.Namespace) -> int:
-    config = store_config(args.url, must_exist=True)
+    # bad usage first (exit 2), before the store is looked at
+    if not args.path:
+        raise argparse.ArgumentTypeError("PATH is empty: give a file, - for stdout, or a folder")
     fmt = _format(args.path, args.format)
     if args.split and args.path == "-":
         raise argparse.ArgumentTypeError("--split writes a folder; - (stdout) is not one")
+    if args.split and fmt != "orb-json":
+        raise argparse.ArgumentTypeError(
+            f"--split is ORB's one-file-per-section layout: it needs --format orb-json, not {fmt}"
+        )
+    config = store_config(args.url, must_exist=True)
     store = await _open_for_reading(config)
     try:
         result = await export_store(

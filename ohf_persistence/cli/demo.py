@@ -7,6 +7,8 @@ can run any number of times against one database.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import random
 import secrets
 import sys
 import time
@@ -14,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..config import open_store
-from ..domain import Machine, MachineStatus, Request, RequestStatus, Template
+from ..domain import ConcurrencyConflict, Machine, MachineStatus, Request, RequestStatus, Template
 from ..ports import Store
 from .common import common_options, shown, store_config, table
 
@@ -104,7 +106,24 @@ def _instance_id() -> str:
     return "i-" + secrets.token_hex(9)[:17]
 
 
+UPSERT_ATTEMPTS = 20
+
+
 async def _upsert_templates(store: Store) -> None:
+    """Read-modify-write of the sample templates; demos running at once on one database race
+    on them, so a conflict (a newer version, or an insert that lost) is read again and retried:
+    the upsert is idempotent."""
+    for attempt in range(UPSERT_ATTEMPTS):
+        try:
+            await _upsert_templates_once(store)
+            return
+        except ConcurrencyConflict:  # AlreadyExists included
+            if attempt == UPSERT_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # spread retries
+
+
+async def _upsert_templates_once(store: Store) -> None:
     async with store.unit_of_work() as uow:
         for sample in SAMPLE_TEMPLATES:
             stored = await uow.templates.get_by_id(sample.template_id)

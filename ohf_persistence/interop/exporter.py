@@ -52,7 +52,8 @@ def _output(path: str | Path) -> Iterator[TextIO]:
     - a regular file (also a symlink's regular target): replaced atomically — a temp file in the
       same folder, given the old file's mode (and owner when we may), renamed over it; the
       symlink stays a symlink. A failed export leaves the old content;
-    - nothing yet: created the same way, with the usual mode (0666 minus the umask);
+    - nothing yet: created the same way, with the usual mode (0666 minus the umask), in an
+      existing folder (a missing folder is refused: it is a typo more often than not);
     - a FIFO, a character device (``/dev/null``, ``/dev/stdout``, a terminal) or a magic
       ``/proc`` link: written through, never replaced (not atomic: a reader sees it stream);
     - anything else (a folder, a block device, a socket): refused with ExportTargetError.
@@ -68,32 +69,74 @@ def _output(path: str | Path) -> Iterator[TextIO]:
         info = None
     if info is not None and not stat.S_ISREG(info.st_mode):
         if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
-            with target.open("w", encoding="utf-8") as through:
+            with (
+                _phrased(path, "the output may be incomplete"),
+                target.open("w", encoding="utf-8") as through,
+            ):
                 yield through
             return
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file, FIFO or device"
         raise ExportTargetError(f"cannot export to {path}: it is {kind}")
     real = Path(os.path.realpath(target)) if target.is_symlink() else target
     if real.parts[:2] == ("/", "proc"):  # /dev/stdout → /proc/self/fd/1 → a file: write through
-        with target.open("w", encoding="utf-8") as through:
+        with (
+            _phrased(path, "the output may be incomplete"),
+            target.open("w", encoding="utf-8") as through,
+        ):
             yield through
         return
-    real.parent.mkdir(parents=True, exist_ok=True)
+    if info is None and not real.parent.is_dir():
+        # a mistyped folder is refused, as import and stats refuse mistyped paths
+        raise ExportTargetError(
+            f"cannot export to {path}: the folder {real.parent} does not exist; nothing was created"
+        )
     tmp = real.parent / f".{real.name}.{secrets.token_hex(6)}.tmp"
-    # 0o666: the kernel applies the umask, as for any new file; an existing file's mode below
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with _phrased(path, "nothing was changed"):
+        # 0o666: the kernel applies the umask, as for any new file; an existing file's mode below
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                if info is not None:
+                    os.fchmod(fd, stat.S_IMODE(info.st_mode))
+                    if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
+                        with suppress(PermissionError):  # only root may give a file away
+                            os.fchown(fd, info.st_uid, info.st_gid)
+                yield handle
+            os.replace(tmp, real)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def _phrased(path: str | Path, outcome: str) -> Iterator[None]:
+    """An OS error while writing ``path`` as one line naming it and what it left behind."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            if info is not None:
-                os.fchmod(fd, stat.S_IMODE(info.st_mode))
-                if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-                    with suppress(PermissionError):  # only root may give a file away
-                        os.fchown(fd, info.st_uid, info.st_gid)
-            yield handle
-        os.replace(tmp, real)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        yield
+    except OSError as exc:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        raise ExportTargetError(f"cannot export to {path}: {reason}; {outcome}") from exc
+
+
+def _split_folder(path: str | Path) -> Path:
+    """The folder of a ``--split`` export: an existing folder, or a new one in an existing
+    folder (a mistyped parent is refused, nothing is created)."""
+    folder = Path(path)
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise ExportTargetError(
+            f"cannot export to {path}: it is not a folder (--split writes one file per "
+            "section into a folder); nothing was changed"
+        )
+    if not folder.parent.is_dir():
+        raise ExportTargetError(
+            f"cannot export to {path}: the folder {folder.parent} does not exist; "
+            "nothing was created"
+        )
+    with _phrased(path, "nothing was created"):
+        folder.mkdir()
+    return folder
 
 
 async def export_store(
@@ -117,12 +160,22 @@ async def export_store(
                     counts[TYPE_NAMES[cls]] += len(items)
                     bar.update(len(items), f"export {TYPE_NAMES[cls]}s")
     elif split:
-        folder = Path(path)
+        folder = _split_folder(path)
+        written: list[str] = []
         for cls in ENTITY_TYPES:
-            with _output(folder / f"{SECTION_OF[cls]}.json") as out:
-                out.write("{\n")
-                counts[TYPE_NAMES[cls]] = await _write_section(store, cls, out, bar, last=True)
-                out.write("}\n")
+            name = f"{SECTION_OF[cls]}.json"
+            try:
+                with _output(folder / name) as out:
+                    out.write("{\n")
+                    counts[TYPE_NAMES[cls]] = await _write_section(store, cls, out, bar, last=True)
+                    out.write("}\n")
+            except ExportTargetError as exc:
+                if not written:
+                    raise
+                raise ExportTargetError(
+                    f"{exc} in it, but {', '.join(written)} already hold the new export"
+                ) from exc
+            written.append(name)
     else:
         with _output(path) as out:
             out.write("{\n")

@@ -100,6 +100,36 @@ class JsonLinesSource:
     def __init__(self, path: Path) -> None:
         _require_file(path)
         self.path = path
+        self._check_header()
+
+    def _check_header(self) -> None:
+        """Line 1 is the header, and its format_version one this package reads: a file from a
+        newer package is refused whole, as a newer database is refused for writes."""
+        with self.path.open("rb") as handle:
+            first = handle.readline()
+        expected = json.dumps(FORMAT_HEADER)
+        try:
+            header = strict_loads(first.decode("utf-8")) if first.strip() else None
+        except (UnicodeDecodeError, BadJson):
+            header = None
+        if not isinstance(header, dict) or header.get("format") != FORMAT_HEADER["format"]:
+            what = "is empty" if not first.strip() else "has no header on line 1"
+            raise SourceError(
+                f"{self.path}: {what}; an ohf-persistence JSON Lines file starts with {expected}"
+            )
+        version = header.get("format_version")
+        if version == FORMAT_HEADER["format_version"] and type(version) is int:
+            return
+        if type(version) is int and version > 1:  # 1: the only version written so far
+            raise SourceError(
+                f"{self.path}: written by a newer ohf-persistence (format_version {version}); "
+                f"this one reads format_version {FORMAT_HEADER['format_version']}: upgrade "
+                "ohf-persistence to import it"
+            )
+        raise SourceError(
+            f"{self.path}: unknown format_version {json.dumps(version)} in the header; "
+            f"this package reads format_version {FORMAT_HEADER['format_version']}"
+        )
 
     def records(self, only: type[Entity] | None = None) -> Iterator[Parsed]:
         # Bytes, decoded line by line: a line that is not UTF-8 is reported with its number
@@ -124,7 +154,9 @@ class JsonLinesSource:
         except BadJson as exc:
             return Parsed(where, None, None, None, str(exc))
         if isinstance(record, dict) and record.get("format") == FORMAT_HEADER["format"]:
-            return None
+            if number == 1:  # checked when the source was opened
+                return None
+            return Parsed(where, None, None, None, "a header line is only valid on line 1")
         kind = record.get("type") if isinstance(record, dict) else None
         kind = kind if kind in TYPES_BY_NAME else None
         key = record_key(record)
