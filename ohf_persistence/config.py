@@ -142,8 +142,8 @@ def _from_url(url: str) -> StoreConfig:
         if not url.removeprefix("sqlite+aiosqlite:///").partition("?")[0]:
             # SQLite would open a throw-away database that a migrate "fills" and loses
             raise ConfigError(
-                f"no SQLite path in the URL {mask_url(url)!r}; a file is "
-                f"{SUPPORTED_URLS[1]}, an in-memory database {SUPPORTED_URLS[2]}"
+                f"no SQLite path in {mask_url(url)!r}; give a file (sqlite+aiosqlite:///ohf.db) "
+                "or, for a private in-memory database, sqlite+aiosqlite:///:memory:"
             )
         return StoreConfig("sqlite", url)
     if scheme in ("postgresql+asyncpg", "postgresql", "postgres"):
@@ -177,19 +177,19 @@ def _url_options(backend: str, url: str) -> dict[str, str]:
         pairs = [(k, v) for k, vs in query.items() for v in ((vs,) if isinstance(vs, str) else vs)]
     else:
         pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    label = _LABELS[backend]
+    # the wording of adapters/sql/engine.py's check (which guards a StoreConfig built by hand)
     known = adapters.BACKENDS[backend].url_options
+    masked = mask_url(url)
     options: dict[str, str] = {}
     for name, value in pairs:
         if name not in known:
-            listed = ", ".join(known) if known else f"none ({label} URLs take no options)"
+            listed = ", ".join(known) or "none"
             raise ConfigError(
-                f"unknown {label} URL option {name!r} in {mask_url(url)!r}; known: {listed}"
+                f"unknown {backend} URL option {name!r} in {masked!r}; known: {listed}"
             )
         if name in options:
-            raise ConfigError(
-                f"{label} URL option {name!r} is given more than once in {mask_url(url)!r}"
-            )
+            times = sum(1 for other, _ in pairs if other == name)
+            raise ConfigError(f"URL option {name!r} given {times} times in {masked!r}")
         options[name] = value
     return options
 

@@ -105,6 +105,7 @@ def test_a_new_export_file_gets_the_usual_mode(
     umask = os.umask(0o022)
     os.umask(umask)
     target = tmp_path / "new" / "backup.json"
+    target.parent.mkdir()  # a missing folder is refused (test_reliability_urls_streams_targets)
     code, _, err = cli(capsys, "export", str(target), "--url", url)
     assert code == 0, err
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask

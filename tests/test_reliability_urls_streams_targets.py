@@ -72,17 +72,20 @@ BAD_URLS: dict[str, tuple[str, str]] = {
     # name -> (URL, what the one-line error must say)
     "sqlite empty path": ("sqlite+aiosqlite:///", "sqlite+aiosqlite:///:memory:"),
     "sqlite empty path, option": ("sqlite+aiosqlite:///?mode=ro", "'mode'"),
-    "sqlite mode=ro": ("sqlite+aiosqlite:///DIR/x.db?mode=ro", "unknown SQLite URL option 'mode'"),
-    "sqlite unknown option": ("sqlite:///DIR/x.db?foo=bar", "unknown SQLite URL option 'foo'"),
+    "sqlite mode=ro": ("sqlite+aiosqlite:///DIR/x.db?mode=ro", "unknown sqlite URL option 'mode'"),
+    "sqlite unknown option": ("sqlite:///DIR/x.db?foo=bar", "unknown sqlite URL option 'foo'"),
     "memory host and path": ("memory://host/path", "memory://"),
     "memory option": ("memory://?foo=bar", "memory://"),
-    "postgres unknown option": (f"{PG}?bogus=1", "unknown PostgreSQL URL option 'bogus'"),
-    "postgres repeated option": (f"{PG}?timeout=1&timeout=99", "'timeout' is given more than once"),
-    "dynamodb unknown option": (f"{DDB}&colour=blue", "unknown DynamoDB URL option 'colour'"),
-    "dynamodb repeated option": (f"{DDB}&region=eu-west-1", "'region' is given more than once"),
+    "postgres unknown option": (f"{PG}?bogus=1", "unknown postgresql URL option 'bogus'"),
+    "postgres repeated option": (
+        f"{PG}?timeout=1&timeout=99",
+        "URL option 'timeout' given 2 times",
+    ),
+    "dynamodb unknown option": (f"{DDB}&colour=blue", "unknown dynamodb URL option 'colour'"),
+    "dynamodb repeated option": (f"{DDB}&region=eu-west-1", "URL option 'region' given 2 times"),
     "dynamodb repeated prefix": (
         f"{DDB}&table_prefix=a_&table_prefix=b_",
-        "'table_prefix' is given more than once",
+        "URL option 'table_prefix' given 2 times",
     ),
 }
 

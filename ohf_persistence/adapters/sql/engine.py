@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL, Dialect, make_url
 
 from ...config import ConfigError, StoreConfig, mask_url
 from ...domain.errors import PersistenceError, SchemaOutOfDate
+from .. import BACKENDS
 from .driver import Compiled, Connection, Pool, connect_postgres, connect_sqlite
 from .errors import ErrorTranslator
 from .models import SCHEMA_HEAD, postgresql_options
@@ -54,8 +55,9 @@ def _dialect(backend: str) -> Dialect:
     return PGDialect_asyncpg(json_serializer=pg_json_dumps)  # type: ignore[no-untyped-call]
 
 
-# URL query options: ours (``timeout``) and the asyncpg connect options passed through.
-POSTGRES_OPTIONS = ("timeout", "ssl", "target_session_attrs", "passfile")
+# URL query options: ours (``timeout``) and the asyncpg connect options passed through (the
+# one list is the backend registry's; config.py checks URLs with it first).
+POSTGRES_OPTIONS = BACKENDS["postgresql"].url_options
 
 
 def _check_options(url: URL, backend: str, masked: str) -> None:
