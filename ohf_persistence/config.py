@@ -182,14 +182,17 @@ def _url_options(backend: str, url: str) -> dict[str, str]:
     masked = mask_url(url)
     options: dict[str, str] = {}
     for name, value in pairs:
+        # a password holding "@" and "?" can look like options to the parser: a name is shown
+        # only when it is outside what masking hides
+        shown = repr(name) if name in masked else "(inside the masked part of the URL)"
         if name not in known:
             listed = ", ".join(known) or "none"
             raise ConfigError(
-                f"unknown {backend} URL option {name!r} in {masked!r}; known: {listed}"
+                f"unknown {backend} URL option {shown} in {masked!r}; known: {listed}"
             )
         if name in options:
             times = sum(1 for other, _ in pairs if other == name)
-            raise ConfigError(f"URL option {name!r} given {times} times in {masked!r}")
+            raise ConfigError(f"URL option {shown} given {times} times in {masked!r}")
         options[name] = value
     return options
 

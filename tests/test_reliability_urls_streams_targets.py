@@ -119,6 +119,14 @@ def test_every_command_refuses_bad_url_parts_in_one_line_creating_nothing(
     assert sorted(os.listdir(tmp_path)) == before  # no x.db, no o.jsonl
 
 
+def test_an_option_name_from_inside_a_password_is_not_shown() -> None:
+    """With "@" and "?" in a password the parser may take its tail for an option."""
+    with pytest.raises(ConfigError) as caught:
+        resolve_config("postgresql+asyncpg://u:ab@cd?s3cretname=1@127.0.0.1:5432/db")
+    assert "s3cretname" not in str(caught.value)
+    assert "inside the masked part" in str(caught.value)
+
+
 def test_known_url_options_still_open(tmp_path: Path) -> None:
     assert resolve_config(f"{PG}?timeout=2&ssl=disable").backend == "postgresql"
     assert resolve_config(f"{DDB}&table_prefix=p_&timeout=3").options["table_prefix"] == "p_"
