@@ -31,7 +31,8 @@ from typing import Any
 
 from ..config import open_store, resolve_config
 from ..domain import Machine, Request
-from .report import quartiles, table
+from ..text import table
+from .report import quartiles
 from .runner import SAVE_CHUNKS, cleanup_step
 from .workload import build
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import StoreConfig, open_store, resolve_config
 from ..ports import Store
-from .report import table
+from ..text import table
 from .runner import SAVE_CHUNKS, BarFactory, cleanup_step, no_bar
 from .workload import PAGE_SIZE, RARE_STATUS, Workload, background, build, key_range, new_prefix
 

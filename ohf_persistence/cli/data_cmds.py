@@ -11,6 +11,7 @@ from ..config import StoreConfig, open_store
 from ..domain import MachineStatus, RequestStatus, RequestType, SchemaNewerThanCode
 from ..interop import FORMATS, ImportRefused, copy_store, export_store, import_file
 from ..ports import Store
+from ..text import table
 from .common import (
     common_options,
     emit_json,
@@ -18,7 +19,6 @@ from .common import (
     shown,
     sqlite_file,
     store_config,
-    table,
     warn,
 )
 

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from ..config import open_store
 from ..domain import ConcurrencyConflict, Machine, MachineStatus, Request, RequestStatus, Template
 from ..ports import Store
-from .common import common_options, shown, store_config, table
+from ..text import table
+from .common import common_options, shown, store_config
 
 T = TypeVar("T")
 # DynamoDB's TransactWriteItems limit (100) minus the request saved in the same unit of work
