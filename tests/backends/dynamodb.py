@@ -93,12 +93,41 @@ def _speed_up_moto_transactions() -> None:
     setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
 
 
+_MOTO_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+def _make_moto_writes_atomic() -> None:
+    """moto's server answers each request on its own thread and checks a write's condition,
+    then applies it, with nothing held in between: two concurrent conditional writes to one
+    item can both pass (seen here as a lost update under load). Real DynamoDB applies each
+    conditional write atomically, so the harness runs moto's writes one at a time. Harness
+    only: what each write does is unchanged."""
+    from moto.dynamodb import models
+
+    backend = models.DynamoDBBackend
+    if getattr(backend, "_ohf_atomic_writes", False):
+        return
+    lock = threading.RLock()
+
+    def serialised(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        return write
+
+    for name in _MOTO_WRITES:
+        setattr(backend, name, serialised(getattr(backend, name)))
+    backend._ohf_atomic_writes = True
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per call
     _speed_up_moto_transactions()
+    _make_moto_writes_atomic()
     saved = {name: os.environ.get(name) for name in DUMMY_AWS_ENV}
     os.environ.update(DUMMY_AWS_ENV)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
