@@ -6,7 +6,7 @@ async with open_store("sqlite+aiosqlite:///ohf.db") as store:
         await uow.commit()
 """
 
-from .config import DEFAULT_URL, StoreConfig, mask_url, open_store
+from .config import DEFAULT_URL, StoreConfig, mask_text, mask_url, open_store
 from .domain import (
     ACTIVE_REQUEST_STATUSES,
     Machine,
@@ -52,6 +52,7 @@ __all__ = [
     "check",
     "current",
     "downgrade",
+    "mask_text",
     "mask_url",
     "migrate",
     "new_request_id",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
 from . import adapters
 from .domain.errors import ConfigError as ConfigError  # re-exported for callers of config
@@ -29,6 +29,8 @@ DYNAMODB_OPTIONS = adapters.BACKENDS["dynamodb"].url_options
 # Where a URL starts inside a message; the URL itself is then parsed by position, not by a
 # pattern, because a password may hold any character ("/", "#", "?", ":", "@", "%", spaces …).
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# A URL inside free text ends at whitespace or a quote (``mask_text``).
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"`<>]*")
 # Query options that carry secrets (asyncpg and libpq accept ``?password=…``).
 SECRET_OPTIONS = frozenset(
     {
@@ -48,35 +50,51 @@ MASK = "***"
 def mask_url(url: str) -> str:
     """``url`` with its password (and any secret query option) replaced by ``***``.
 
-    For logs, errors and CLI output. A string that starts with ``scheme://`` is one URL: its
-    user information ends at its LAST ``@`` and the password is everything after the first
-    ``:`` in it, so a password containing ``/ # ? : @ %`` or spaces (raw or percent-encoded)
-    is hidden whole; when in doubt more is hidden, never less. Any other string is a message
-    that may contain URLs: each ``scheme://`` in it starts one, ending where the next begins
-    (unless no ``@`` and space came between them). Messages built by this package hold URLs
-    already masked this way; masking a message again is a second line of defence.
+    For a URL this package was given (logs, errors, CLI output). Its user information ends at
+    its LAST ``@`` and the password is everything after the first ``:`` in it, so a password
+    containing ``/ # ? : @ %`` or spaces (raw or percent-encoded) is hidden whole; when in
+    doubt more is hidden, never less. A SQLite URL is a path and is shown as given. A string
+    that does not start with ``scheme://`` is free text: see ``mask_text``.
     """
-    found = list(_SCHEME.finditer(url))
-    if not found:
+    match = _SCHEME.match(url)
+    if match is None:
+        return mask_text(url)
+    rest = url[match.end() :]
+    # A SQLite URL is a file path (no user, no password): its "@" and ":" are the path's.
+    if match.group().lower().startswith("sqlite") and rest.startswith("/"):
         return url
-    if found[0].start() == 0:
-        found = found[:1]  # one URL: a "://" inside its password is part of the password
-    # In a message, a URL runs to the next one; but a "scheme://" reached without both an "@"
-    # and a space on the way may sit inside this URL's user or password: then both are one
-    # (hiding more, never less).
-    starts = [found[0]]
-    for match in found[1:]:
-        gap = url[starts[-1].end() : match.start()]
-        if "@" in gap and any(c.isspace() for c in gap):
-            starts.append(match)
-    out = [url[: starts[0].start()]]
-    for index, match in enumerate(starts):
-        end = starts[index + 1].start() if index + 1 < len(starts) else len(url)
-        rest = url[match.end() : end]
-        # A SQLite URL is a file path (no user, no password): its "@" and ":" are the path's.
-        sqlite = match.group().lower().startswith("sqlite") and rest.startswith("/")
-        out.append(match.group() + (rest if sqlite else _mask_rest(rest)))
-    return "".join(out)
+    return match.group() + _mask_rest(rest)
+
+
+def mask_text(text: str, urls: Iterable[str] = ()) -> str:
+    """Free text (an error message, a log line) with the secrets of the URLs in it hidden.
+
+    ``urls``: the URLs this process was given (the command's ``--url``, ``OHF_STORAGE_URL``):
+    wherever one appears whole it becomes its ``mask_url`` form, and its password is hidden
+    wherever it appears between ``:`` and ``@`` (raw or percent-encoded), whatever characters
+    it holds. Then every other ``scheme://`` in the text starts a URL that ends at whitespace
+    or a quote, masked like ``mask_url``. The text around a URL is never changed, and a URL
+    masked already stays as it is.
+    """
+    for url in urls:
+        if url and _SCHEME.match(url):
+            text = text.replace(url, mask_url(url))
+            for secret in _secrets(url):
+                text = text.replace(f":{secret}@", f":{MASK}@")
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group()), text)
+
+
+def _secrets(url: str) -> set[str]:
+    """The password of ``url`` as written and decoded (empty when it has none)."""
+    match = _SCHEME.match(url)
+    rest = url[match.end() :] if match else url
+    at = rest.rfind("@")
+    if at < 0:
+        return set()
+    _user, colon, password = rest[:at].partition(":")
+    if not colon or not password:
+        return set()
+    return {password, unquote(password), quote(unquote(password), safe="")}
 
 
 def _mask_rest(rest: str) -> str:

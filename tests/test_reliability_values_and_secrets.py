@@ -44,7 +44,7 @@ from ohf_persistence import (
     mask_url,
     open_store,
 )
-from ohf_persistence.config import ConfigError, resolve_config
+from ohf_persistence.config import ConfigError, mask_text, resolve_config
 from ohf_persistence.interop import export_store
 from ohf_persistence.testing import make_machine, make_request, make_template, snapshot
 from tests.test_interop_support import PG_URL, UrlFactory, cli, persistent_backends
@@ -120,16 +120,92 @@ def test_mask_url_hides_every_printable_password(user: str, password: str) -> No
     assert mask_url(path) == path
 
 
+# In free text a URL ends at whitespace or a quote: without the URL in hand, a password
+# holding either cannot be told from the text after it.
+token_passwords = st.text(
+    st.sampled_from([c for c in string.printable if not c.isspace() and c not in "'\"`<>"]),
+    min_size=1,
+    max_size=16,
+)
+
+
 @given(user=printable, password=passwords)
 @settings(max_examples=max(EXAMPLES * 10, 200), deadline=None, database=None)
-def test_mask_url_hides_passwords_inside_messages(user: str, password: str) -> None:
-    """Error text that embeds a URL (the CLI masks every message it prints)."""
-    message = f"cannot reach postgresql://{user}:{password}@{HOST} (timed out); retry later"
-    shown = mask_url(message)
-    assert "***" in shown
-    expected = message.replace(f"{user}:{password}@", f"{user.partition(':')[0]}:***@", 1)
-    assume(len(password) >= 3 and password not in expected)
+def test_mask_text_hides_a_given_urls_password_whatever_it_holds(user: str, password: str) -> None:
+    """Error text that embeds the URL the command was given (the CLI passes its URLs)."""
+    url = f"postgresql://{user}:{password}@{HOST}"
+    message = f"cannot reach {url} (timed out); retry later"
+    shown = mask_text(message, [url])
+    assert shown == f"cannot reach {mask_url(url)} (timed out); retry later"
+    assume(len(password) >= 3 and password not in mask_url(url))
     assert password not in shown, shown
+
+
+@given(user=token_passwords, password=token_passwords, before=printable, after=printable)
+@settings(max_examples=max(EXAMPLES * 10, 200), deadline=None, database=None)
+def test_mask_text_hides_passwords_of_urls_it_finds_and_changes_nothing_else(
+    user: str, password: str, before: str, after: str
+) -> None:
+    """A URL nobody handed over (a library's message): masked up to whitespace or a quote;
+    the words around it stay exactly as they were."""
+    assume("://" not in before + after and "@" not in user and ":" not in user)
+    url = f"postgresql://{user}:{password}@{HOST}"
+    message = f"{before} {url} {after}"
+    assert mask_text(message) == f"{before} postgresql://{user}:***@{HOST} {after}"
+    secret = f"postgresql://{user}@{HOST}?ssl=disable&password={quote(password, safe='')}"
+    assert mask_text(f"{before} {secret} {after}") == (
+        f"{before} postgresql://{user}@{HOST}?ssl=disable&password=*** {after}"
+    )
+
+
+@given(text=st.text(max_size=200))
+@settings(max_examples=max(EXAMPLES * 10, 200), deadline=None, database=None)
+def test_mask_text_leaves_text_without_urls_and_masked_urls_unchanged(text: str) -> None:
+    assume("://" not in text)
+    assert mask_text(text) == text
+    masked = f"{text} postgresql+asyncpg://u:***@h/db?password=*** {text}"
+    assert mask_text(masked) == masked
+    assert mask_text(masked, ["postgresql+asyncpg://u:x@h/db"]) == masked
+
+
+def test_mask_text_keeps_lists_of_urls_and_short_passwords_apart() -> None:
+    """Issue 11 hostile review: the supported-URL list came out as ``memory://,
+    sqlite+aiosqlite:***@host:5432/db``; a one-letter password masked every such letter or none."""
+    from ohf_persistence.config import SUPPORTED_URLS
+
+    listing = f"unsupported store; supported URLs: {', '.join(SUPPORTED_URLS)}"
+    assert mask_text(listing) == listing
+    url = "postgresql+asyncpg://ann:a@127.0.0.1:1/x"
+    message = f"postgresql at {url} is unavailable: a car (after a@b)"
+    assert mask_text(message, [url]) == (
+        "postgresql at postgresql+asyncpg://ann:***@127.0.0.1:1/x is unavailable: a car (after a@b)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("mysql://x", "supported URLs: memory://, sqlite+aiosqlite:///path.db, "),
+        (
+            "postgresql+asyncpg://postgres@127.0.0.1:1/x?password=s3cr3tpw",
+            "?password=*** is unavailable (",
+        ),
+        ("postgresql+asyncpg://postgres:pw@127.0.0.1:1/x", "postgres:***@127.0.0.1:1/x is unavail"),
+        (
+            "postgresql+asyncpg://postgres:p w/d#@127.0.0.1:1/x",
+            "postgres:***@127.0.0.1:1/x is unavail",
+        ),
+    ],
+)
+def test_cli_errors_keep_the_message_around_a_masked_url(
+    capsys: pytest.CaptureFixture[str], url: str, shown: str
+) -> None:
+    """The cause after a URL is never swallowed by the masking, and nothing secret shows."""
+    code, out, err = cli(capsys, "stats", "--url", url)
+    assert (code, out) == (1, "")
+    assert shown in err, err
+    assert "s3cr3tpw" not in err and ":pw@" not in err and "p w/d#" not in err
+    assert len(err.strip().splitlines()) == 1, err
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from ..config import mask_url, open_store, resolve_config
+from ..config import mask_text, open_store, resolve_config
 from ..ports import Store
 from .cpu import Meter, process_cpu
 from .dynamo_calls import SIMULATED_RTT, CallCounter, Minimum, simulated_latency
@@ -265,7 +265,7 @@ def cleanup_step(what: str) -> Iterator[None]:
         yield
     except Exception as exc:
         logging.getLogger("ohf_persistence").warning(
-            "bench cleanup (%s) failed: %s", what, mask_url(str(exc))
+            "bench cleanup (%s) failed: %s", what, mask_text(str(exc))
         )
 
 

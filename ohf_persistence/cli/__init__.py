@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..config import mask_url
+from ..config import ENV_URL, mask_text
 from ..domain import PersistenceError
 from . import bench_cmd, data_cmds, demo, schema_cmds
 
@@ -101,8 +101,17 @@ def _fail(args: argparse.Namespace, exc: BaseException) -> int:
     if args.debug:
         traceback.print_exc()
     message = "; ".join(str(exc).splitlines()) or type(exc).__name__
-    print(f"ohf-persistence {args.command}: error: {mask_url(message)}", file=sys.stderr)
+    print(
+        f"ohf-persistence {args.command}: error: {mask_text(message, given_urls(args))}",
+        file=sys.stderr,
+    )
     return 1
+
+
+def given_urls(args: argparse.Namespace) -> list[str]:
+    """The URLs this command was given: their passwords are hidden wherever they appear."""
+    given = [getattr(args, name, None) for name in ("url", "source", "target")]
+    return [url for url in (*given, os.environ.get(ENV_URL)) if isinstance(url, str) and url]
 
 
 def _stdout_is_closed() -> bool:

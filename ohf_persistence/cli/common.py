@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import ENV_URL, StoreConfig, mask_url, resolve_config
+from ..config import ENV_URL, StoreConfig, mask_text, mask_url, resolve_config
 from ..domain import PersistenceError, SchemaOutOfDate
 from ..interop import Progress
 
@@ -76,4 +76,4 @@ def progress(label: str) -> Progress:
 
 
 def warn(message: str) -> None:
-    print(mask_url(message), file=sys.stderr)
+    print(mask_text(message), file=sys.stderr)
