@@ -10,13 +10,23 @@
     store.close()                                     # or: with sync.open_store(...) as store
 
 It works for callers without an event loop and for callers inside someone else's running loop
-(ORB calls its storage synchronously from ``async def`` handlers): every call runs on ONE
-background event loop per process, in a daemon thread, and the caller's thread waits for the
-answer (one ``run_coroutine_threadsafe`` round trip per call). Any number of threads may call
-at once; their calls overlap on the background loop like concurrent tasks would. The loop and
-every store still open are closed at interpreter exit (``atexit``); a forked child starts its
-own loop (stores opened before the fork are refused there). Errors are the async API's typed
-errors (``ohf_persistence.errors``), re-raised in the caller's thread.
+(ORB calls its storage synchronously from ``async def`` handlers). Every call runs the async
+API's own code (the same repositories and unit of work), in one of two ways:
+
+- SQLite: in the caller's thread. The store's connections are stdlib ``sqlite3`` ones whose
+  async methods never suspend (``adapters/sql/driver.py``, ``DirectPool``), so each call's
+  coroutine is driven to completion right here (``coroutine.send``), with no event loop and no
+  thread hop: a call costs what its statements cost. Opening and migrating run the same way. A
+  coroutine that would wait anyway is a bug, reported as ``CallSuspended``, never a hang.
+- memory, PostgreSQL, DynamoDB: on ONE background event loop per process, in a daemon thread;
+  the caller's thread waits for the answer (one round trip per call).
+
+Any number of threads may call one store at once: SQLite calls take a connection each (a pool
+of 4 per file; a ``:memory:`` database is its one connection, so its calls take turns), and
+background calls overlap on the loop like concurrent tasks. The loop and every store still
+open are closed at interpreter exit (``atexit``); a forked child starts its own loop (stores
+opened before the fork are refused there). Errors are the async API's typed errors
+(``ohf_persistence.errors``), raised in the caller's thread.
 """
 
 from __future__ import annotations
@@ -24,14 +34,17 @@ from __future__ import annotations
 import _thread
 import asyncio
 import atexit
+import contextlib
+import logging
 import os
 import threading
 import weakref
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
-from .config import StoreConfig
+from . import adapters
+from .config import StoreConfig, resolve_config
 from .config import open_store as _open_async_store
 from .domain import (
     Machine,
@@ -55,6 +68,7 @@ from .ports import (
 )
 
 __all__ = [
+    "CallSuspended",
     "SyncMachineRepository",
     "SyncRepository",
     "SyncRequestRepository",
@@ -69,6 +83,30 @@ T = TypeVar("T")
 E = TypeVar("E", bound=Entity)
 
 _CLOSE_TIMEOUT = 10.0  # seconds the exit hook waits for one store to close
+
+
+class CallSuspended(PersistenceError):
+    """A call run in the caller's thread (a SQLite store's) waited on an event loop: a bug in
+    the code given to ``SyncStore.run``, or in the store; nothing is left running."""
+
+
+def _drive(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``, a coroutine that never waits on anything, to completion in this thread."""
+    try:
+        while work.send(None) is None:  # a bare yield (``asyncio.sleep(0)``): go on
+            pass
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    # It yielded a future: only an event loop could wait for that. Unwind it (its cleanup runs
+    # here too: a lent connection is rolled back and returned) and say so.
+    try:
+        work.close()
+    except RuntimeError as exc:  # its cleanup tried to wait too
+        raise CallSuspended(
+            "a call that runs in the caller's thread waited on an event loop"
+        ) from exc
+    raise CallSuspended("a call that runs in the caller's thread waited on an event loop")
 
 
 class _Runner:
@@ -163,15 +201,21 @@ class _Runner:
         """Close every store still open, then stop and close the loop (the atexit hook)."""
         with self._lock:
             loop, thread, self._loop, self._closed = self._loop, self._thread, None, True
+        stores, self._stores = list(self._stores), weakref.WeakSet()
+        for store in stores:
+            if store.direct:  # closes here; a connection lent out closes when returned
+                with contextlib.suppress(BaseException):
+                    _drive(store.store.close())
         if loop is None or thread is None:
             return
-        for store in list(self._stores):
+        for store in stores:
+            if store.direct:
+                continue
             future = asyncio.run_coroutine_threadsafe(store.store.close(), loop)
             try:
                 future.result(_CLOSE_TIMEOUT)
             except BaseException:  # best effort at exit: keep closing the rest
                 future.cancel()
-        self._stores = weakref.WeakSet()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(_CLOSE_TIMEOUT)
         if not thread.is_alive():
@@ -198,8 +242,9 @@ def _shutdown_at_exit() -> None:
 def run(work: Coroutine[Any, Any, T]) -> T:
     """Run ``work`` (a coroutine) on the background loop and wait for its result.
 
-    For building your own synchronous helpers on the async API: use the async store of a
-    ``SyncStore`` (``sync_store.store``) only inside coroutines given to ``run``.
+    For your own synchronous helpers on the async API; for work on one ``SyncStore``'s async
+    store (``sync_store.store``), ``sync_store.run(work)`` runs it the way that store runs its
+    own calls (in this thread for SQLite).
     """
     if not asyncio.iscoroutine(work):
         raise TypeError(f"run() takes a coroutine, got {type(work).__name__}")
@@ -207,11 +252,25 @@ def run(work: Coroutine[Any, Any, T]) -> T:
 
 
 class _Handle:
-    """What a store's repositories and units of work check before each call."""
+    """What a store's repositories and units of work check before each call, and how their
+    calls run (``direct``: in the caller's thread; else on the background loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, direct: bool = False) -> None:
         self.pid = os.getpid()
         self.closed = False
+        self.direct = direct
+
+    def call(self, work: Coroutine[Any, Any, T]) -> T:
+        return _drive(work) if self.direct else _runner.run(work)
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """``call`` after ``check``."""
+        try:
+            self.check()
+        except PersistenceError:
+            work.close()
+            raise
+        return _drive(work) if self.direct else _runner.run(work)
 
     def check(self) -> None:
         if os.getpid() != self.pid:
@@ -230,12 +289,7 @@ class SyncRepository(Generic[E]):
         self._handle = handle or _Handle()
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        try:
-            self._handle.check()
-        except PersistenceError:
-            work.close()
-            raise
-        return _runner.run(work)
+        return self._handle.run(work)
 
     def get_by_id(self, entity_id: str) -> E | None:
         return self._run(self.aio.get_by_id(entity_id))
@@ -333,15 +387,13 @@ class SyncUnitOfWork(_Repositories):
         self._wrap(uow, self._handle)
 
     def commit(self) -> None:
-        self._handle.check()
-        _runner.run(self.aio.commit())
+        self._handle.run(self.aio.commit())
 
     def rollback(self) -> None:
-        _runner.run(self.aio.rollback())
+        self._handle.call(self.aio.rollback())
 
     def __enter__(self) -> Self:
-        self._handle.check()
-        _runner.run(self.aio.__aenter__())
+        self._handle.run(self.aio.__aenter__())
         return self
 
     def __exit__(
@@ -350,18 +402,28 @@ class SyncUnitOfWork(_Repositories):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _runner.run(self.aio.__aexit__(exc_type, exc, tb))
+        self._handle.call(self.aio.__aexit__(exc_type, exc, tb))
 
 
 class SyncStore(_Repositories):
-    """An open store used synchronously. ``store`` is the async store underneath."""
+    """An open store used synchronously. ``store`` is the async store underneath; ``direct``:
+    its calls run in the caller's thread (SQLite), else on the background loop."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, direct: bool = False) -> None:
         self.store = store
         self.backend = store.backend
-        self._handle = _Handle()
+        self.direct = direct
+        self._handle = _Handle(direct)
         self._wrap(store, self._handle)
         _runner.track(self)
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work``, a coroutine using this store's async API (``self.store``), the way
+        this store runs its own calls: in this thread when ``direct`` (then it may await only
+        this store; anything else raises CallSuspended), else on the background loop."""
+        if not asyncio.iscoroutine(work):
+            raise TypeError(f"run() takes a coroutine, got {type(work).__name__}")
+        return self._handle.run(work)
 
     @property
     def closed(self) -> bool:
@@ -381,7 +443,7 @@ class SyncStore(_Repositories):
         self._handle.closed = True
         _runner.forget(self)
         if os.getpid() == self._handle.pid:
-            _runner.run(self.store.close())
+            self._handle.call(self.store.close())
 
     def __enter__(self) -> Self:
         return self
@@ -401,10 +463,17 @@ def open_store(
     logger: Any = None,
     migrate: bool = False,
 ) -> SyncStore:
-    """Open a store for synchronous use; the arguments are ``ohf_persistence.open_store``'s."""
-    opener = _open_async_store(config, logger=logger, migrate=migrate)
+    """Open a store for synchronous use; the arguments are ``ohf_persistence.open_store``'s.
+    A SQLite store is opened (and migrated) in this thread; see the module docstring."""
+    resolved = resolve_config(config)
+    direct = adapters.direct_opener(resolved.backend)
+    if direct is not None:
+        log = logger or logging.getLogger("ohf_persistence")
+        return SyncStore(_drive(_awaited(direct(resolved, log, migrate))), direct=True)
+    return SyncStore(
+        _runner.run(_awaited(_open_async_store(resolved, logger=logger, migrate=migrate)))
+    )
 
-    async def _open() -> Store:
-        return await opener
 
-    return SyncStore(_runner.run(_open()))
+async def _awaited(opening: Awaitable[Store]) -> Store:
+    return await opening

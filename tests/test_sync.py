@@ -143,14 +143,21 @@ def test_run_takes_only_coroutines() -> None:
 def test_exit_closes_open_stores_and_the_loop(tmp_path: Path) -> None:
     db = tmp_path / "exit.db"
     code = f"""
-import threading
+import atexit, threading
+def report():  # registered before sync's exit hook, so it runs after it
+    print("closed:", store.store.storage.closed, memory.store.storage.closed, loops())
+atexit.register(report)
 from ohf_persistence import sync
 from ohf_persistence.testing import make_machine
+def loops():
+    return [t for t in threading.enumerate() if t.name == "ohf-persistence-sync"]
 store = sync.open_store("sqlite+aiosqlite:///{db}", migrate=True)
 store.machines.save(make_machine("i-1"))
-loops = [t for t in threading.enumerate() if t.name == "ohf-persistence-sync"]
-assert len(loops) == 1 and loops[0].daemon
-# no close(): the atexit hook must close the store and stop the loop cleanly
+assert store.direct and loops() == []  # SQLite runs in this thread: no loop started
+memory = sync.open_store("memory://")
+memory.machines.save(make_machine("i-1"))
+assert not memory.direct and len(loops()) == 1 and loops()[0].daemon
+# no close(): the atexit hook must close both stores and stop the loop cleanly
 """
     done = subprocess.run(
         [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, timeout=120
@@ -158,6 +165,7 @@ assert len(loops) == 1 and loops[0].daemon
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "never awaited" not in done.stderr
     assert "destroyed but it is pending" not in done.stderr
+    assert done.stdout.strip() == "closed: True True []"
     with sync.open_store(f"sqlite+aiosqlite:///{db}") as store:
         assert store.machines.exists("i-1")
 

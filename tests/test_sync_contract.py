@@ -1,4 +1,4 @@
-"""The shipped contract suite against the synchronous API, on every backend.
+"""The shipped contract suite against the synchronous API, on every backend and :memory:.
 
 The contract is written against the async ports, so a thin async wrapper (``AsyncFacade``)
 turns each call into a blocking call of ``ohf_persistence.sync`` made from a worker thread
@@ -117,3 +117,17 @@ class TestSyncStore(StoreContract):
 
 class TestSyncClosedStore(ClosedStoreContract):
     """After ``close()`` the sync API refuses every call with ``StoreClosed``, as async does."""
+
+
+class TestSyncSqliteMemoryStore(StoreContract):
+    """Every contract on a private ``sqlite+aiosqlite:///:memory:`` database through the sync
+    API: one connection that is the data, driven from several threads."""
+
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[AsyncFacade]:
+        opened = await asyncio.to_thread(sync.open_store, "sqlite+aiosqlite:///:memory:")
+        facade = AsyncFacade(opened)
+        try:
+            yield facade
+        finally:
+            await facade.close()

@@ -36,6 +36,10 @@ class Backend:
     extra: str | None
     #: The query options its URL may carry (``config.py`` refuses any other, and repeats).
     url_options: tuple[str, ...] = ()
+    #: "module:function" of an ``Opener`` whose store's calls never suspend, for the sync API
+    #: to run in the caller's thread (``sync.py``); None: the sync API runs the backend's
+    #: store on its background event loop.
+    direct_opener: str | None = None
 
 
 BACKENDS: dict[str, Backend] = {
@@ -45,6 +49,7 @@ BACKENDS: dict[str, Backend] = {
         "ohf_persistence.adapters.sql:open_sql_store",
         "ohf_persistence.adapters.sql.migrations",
         None,
+        direct_opener="ohf_persistence.adapters.sql:open_direct_sqlite_store",
     ),
     # ``timeout`` is ours (engine.py); the others are asyncpg.connect's string arguments.
     "postgresql": Backend(
@@ -82,6 +87,16 @@ def missing_driver(backend: str, exc: ImportError) -> ConfigError:
 def opener(backend: str) -> Opener:
     """The backend's opener (imports its package; ImportError when a driver is missing)."""
     module, _, name = BACKENDS[backend].opener.partition(":")
+    found: Opener = getattr(importlib.import_module(module), name)
+    return found
+
+
+def direct_opener(backend: str) -> Opener | None:
+    """The backend's opener for the sync API's in-thread calls, if it has one."""
+    path = BACKENDS[backend].direct_opener
+    if path is None:
+        return None
+    module, _, name = path.partition(":")
     found: Opener = getattr(importlib.import_module(module), name)
     return found
 

@@ -8,8 +8,9 @@ A ``Session`` is what the strategies of one ORB unit of work share: the versions
 read in it, the writes it holds and, once needed, one of our units of work (see ``Session``).
 Saving a row read in the unit back is a write conditional on the version read (a concurrent
 change raises ORB's ConcurrencyError, at the latest at commit); a row not read first is an
-upsert. Outside a unit every call commits on its own. An ORB call costs at most one round
-trip to the sync bridge's loop; a save inside a unit costs none until commit.
+upsert. Outside a unit every call commits on its own. An ORB call costs at most one call of
+the sync API (on SQLite run in this thread, elsewhere one round trip to its background loop);
+a save inside a unit costs none until commit.
 """
 
 from __future__ import annotations
@@ -112,8 +113,7 @@ class Session:
 
     def run(self, work: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
         with translate(what):
-            self.store.check()
-            return sync.run(work())
+            return self.store.run(work())
 
     async def source(self) -> Store | UnitOfWork:
         """Where a read goes: the store, or our unit once ORB's holds writes."""

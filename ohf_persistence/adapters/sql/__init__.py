@@ -21,10 +21,13 @@ if TYPE_CHECKING:
     from ...config import StoreConfig
 
 
-async def open_sql_store(config: StoreConfig, logger: Any, migrate: bool) -> SqlStore:
+async def open_sql_store(
+    config: StoreConfig, logger: Any, migrate: bool, *, direct: bool = False
+) -> SqlStore:
     """Open the store; the schema must be at this code's head revision (SchemaOutOfDate
-    otherwise). ``migrate=True`` upgrades first; a private ``:memory:`` database always is."""
-    db = Database(config)
+    otherwise). ``migrate=True`` upgrades first; a private ``:memory:`` database always is.
+    ``direct``: see ``engine.Database``."""
+    db = Database(config, direct=direct)
     try:
         if migrate or is_memory_sqlite(config.url):
             from . import migrations  # Alembic: imported only when a migration runs
@@ -42,4 +45,10 @@ async def open_sql_store(config: StoreConfig, logger: Any, migrate: bool) -> Sql
     return SqlStore(db)
 
 
-__all__ = ["SqlStorage", "SqlStore", "open_sql_store"]
+async def open_direct_sqlite_store(config: StoreConfig, logger: Any, migrate: bool) -> SqlStore:
+    """The sync API's SQLite opener: a store on stdlib ``sqlite3`` connections whose calls
+    (opening and migrating included) never suspend, so they run in the caller's thread."""
+    return await open_sql_store(config, logger, migrate, direct=True)
+
+
+__all__ = ["SqlStorage", "SqlStore", "open_direct_sqlite_store", "open_sql_store"]

@@ -1,4 +1,9 @@
-"""Execution on the driver's own connections (aiosqlite / asyncpg), and their pool.
+"""Execution on the driver's own connections (aiosqlite / asyncpg), and their pools.
+
+The sync API runs SQLite on ``DirectSqliteConnection``s (the stdlib ``sqlite3`` connection
+itself) lent by a ``DirectPool``: their async methods never suspend, so ``sync.py`` drives each
+call to completion in the caller's thread, with no event loop and no thread hop per statement.
+Everything above them (repositories, writes, error translation) is the same code either way.
 
 SQLAlchemy writes every statement (compiled once per shape, see ``queries.py``) and its type
 processors convert every bound value; the statements then run straight on aiosqlite / asyncpg.
@@ -15,6 +20,8 @@ Lifetime rules (docs/reliability.md, "connection lifetime"):
   cancellation) is closed and replaced; one made in another event loop is never reused;
 - every PostgreSQL statement has a deadline (``timeout`` URL option): a silent server fails
   the call with BackendUnavailable instead of hanging;
+- a direct SQLite connection is kept after any failed call (rolled back first); it cannot be
+  cancelled half-way (nothing suspends), and a thread waits for a free one on a condition;
 - after ``close()`` the pool opens nothing and every call raises StoreClosed.
 """
 
@@ -24,8 +31,9 @@ import asyncio
 import contextlib
 import operator
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
@@ -186,45 +194,54 @@ class Connection:
 
 
 class SqliteConnection(Connection):
+    """SQLite through aiosqlite: every statement is one hop to its worker thread and back."""
+
     sqlite = True
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
+    # The two primitives every statement goes through (DirectSqliteConnection runs them here).
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self.raw.execute_fetchall(sql, params))
+
+    async def _many(self, sql: str, rows: list[Any]) -> None:
+        await self.raw.executemany(sql, rows)
+
     async def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
-        return list(await self.raw.execute_fetchall(compiled.sql, compiled.params(values)))
+        return await self._all(compiled.sql, compiled.params(values))
 
     async def fetch_text(self, sql: str) -> list[Any]:
-        return list(await self.raw.execute_fetchall(sql))
+        return await self._all(sql)
 
     async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
-        # One thread hop: the statement RETURNs a row per changed row (queries.py).
-        return len(await self.raw.execute_fetchall(compiled.sql, compiled.params(values)))
+        # One statement: it RETURNs a row per changed row (queries.py).
+        return len(await self._all(compiled.sql, compiled.params(values)))
 
     async def run(self, compiled: Compiled, values: Mapping[str, Any]) -> None:
-        await self.raw.execute_fetchall(compiled.sql, compiled.params(values))
+        await self._all(compiled.sql, compiled.params(values))
 
     async def execute_many(self, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> None:
         params = compiled.params
-        await self.raw.executemany(compiled.sql, [params(row) for row in rows])
+        await self._many(compiled.sql, [params(row) for row in rows])
 
     async def insert_rows(self, compiled: CompiledRows, rows: Sequence[Mapping[str, Any]]) -> None:
-        await self.raw.execute_fetchall(compiled.sql, compiled.params(rows))
+        await self._all(compiled.sql, compiled.params(rows))
 
     async def begin(self) -> None:
         # IMMEDIATE: writers queue on the busy timeout at BEGIN instead of failing later with
         # a stale WAL snapshot.
         self.in_transaction = True
-        await self.raw.execute_fetchall("BEGIN IMMEDIATE")
+        await self._all("BEGIN IMMEDIATE")
 
     async def commit(self) -> None:
-        await self.raw.execute_fetchall("COMMIT")
+        await self._all("COMMIT")
         self.in_transaction = False
 
     async def rollback(self) -> None:
         self.in_transaction = False
         try:
-            await self.raw.execute_fetchall("ROLLBACK")
+            await self._all("ROLLBACK")
         except sqlite3.OperationalError as exc:
             # A cancelled BEGIN may never have run: nothing to roll back.
             if "no transaction is active" not in str(exc):
@@ -237,6 +254,26 @@ class SqliteConnection(Connection):
         # SQLite has no network: after any error the connection (and a :memory: database's
         # data) is intact; only a connection whose thread has ended is lost.
         return bool(getattr(self.raw, "_running", True))
+
+
+class DirectSqliteConnection(SqliteConnection):
+    """SQLite through the stdlib ``sqlite3`` connection, in the calling thread: no method
+    ever suspends, so the sync API drives calls to completion without an event loop (a
+    statement waiting on the busy timeout blocks this thread, as sqlite3 does)."""
+
+    raw: sqlite3.Connection
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.raw.execute(sql, params).fetchall()
+
+    async def _many(self, sql: str, rows: list[Any]) -> None:
+        self.raw.executemany(sql, rows)
+
+    async def close(self) -> None:
+        self.raw.close()
+
+    def keeps_after(self, exc: BaseException) -> bool:
+        return True  # no worker thread to lose; see SqliteConnection.keeps_after
 
 
 class PgConnection(Connection):
@@ -309,15 +346,20 @@ class PgConnection(Connection):
         return self.loop is loop and not self.raw.is_closed()
 
 
-class Pool:
+C = TypeVar("C", bound=Connection)
+
+
+class BasePool(Generic[C]):
     """Up to ``size`` driver connections, opened on demand and handed out one call at a time.
 
     ``keep``: the connections are the data (SQLite ``:memory:``, size 1): never dropped.
+    How a caller waits for a free connection is the subclass's: ``Pool`` (asyncio) or
+    ``DirectPool`` (threads, for the sync API's SQLite calls).
     """
 
     def __init__(
         self,
-        connect: Callable[[], Awaitable[Connection]],
+        connect: Callable[[], Awaitable[C]],
         size: int,
         keep: bool,
         where: str,
@@ -326,11 +368,9 @@ class Pool:
         self._size = size
         self._keep = keep
         self._where = where
-        self._idle: list[Connection] = []
-        self._waiters: list[asyncio.Future[Connection | None]] = []
+        self._idle: list[C] = []
         self._open = 0
         self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def closed(self) -> bool:
@@ -344,6 +384,62 @@ class Pool:
     def check_open(self) -> None:
         if self._closed:
             raise StoreClosed(f"the store at {self._where} is closed")
+
+    async def acquire(self) -> C:
+        raise NotImplementedError
+
+    def release(self, conn: C) -> None:
+        raise NotImplementedError
+
+    async def discard(self, conn: C) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def _recover(self, conn: C, exc: BaseException) -> None:
+        """After a failed or cancelled call: roll back, then lend the connection again (or
+        drop it when it cannot be trusted). A connection that holds the data is always kept."""
+        try:
+            if conn.keeps_after(exc) or self._keep:
+                if conn.in_transaction:
+                    await conn.rollback()
+                self.release(conn)
+                return
+        except BaseException:
+            if self._keep:
+                self.release(conn)
+                return
+        await self.discard(conn)
+
+    async def failed(self, conn: C, exc: BaseException) -> None:
+        """``conn``'s call ended with ``exc``: recover it (see ``_recover``)."""
+        await self._recover(conn, exc)
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[C]:
+        conn = await self.acquire()
+        try:
+            yield conn
+        except BaseException as exc:
+            await self.failed(conn, exc)
+            raise
+        self.release(conn)
+
+
+class Pool(BasePool[Connection]):
+    """The asyncio pool: callers wait for a free connection on futures of their loop."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[Connection]],
+        size: int,
+        keep: bool,
+        where: str,
+    ) -> None:
+        super().__init__(connect, size, keep, where)
+        self._waiters: list[asyncio.Future[Connection | None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def acquire(self) -> Connection:
         self.check_open()
@@ -421,37 +517,11 @@ class Pool:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def _recover(self, conn: Connection, exc: BaseException) -> None:
-        """After a failed or cancelled call: roll back, then lend the connection again (or
-        drop it when it cannot be trusted). A connection that holds the data is always kept."""
-        try:
-            if conn.keeps_after(exc) or self._keep:
-                if conn.in_transaction:
-                    await conn.rollback()
-                self.release(conn)
-                return
-        except BaseException:
-            if self._keep:
-                self.release(conn)
-                return
-        await self.discard(conn)
-
     async def failed(self, conn: Connection, exc: BaseException) -> None:
-        """``conn``'s call ended with ``exc``: recover it (see ``_recover``). Shielded: a
-        second cancellation must not hand the connection out mid-rollback."""
+        """Shielded: a second cancellation must not hand the connection out mid-rollback."""
         recovery = asyncio.ensure_future(self._recover(conn, exc))
         with contextlib.suppress(BaseException):
             await asyncio.shield(recovery)
-
-    @contextlib.asynccontextmanager
-    async def lease(self) -> AsyncIterator[Connection]:
-        conn = await self.acquire()
-        try:
-            yield conn
-        except BaseException as exc:
-            await self.failed(conn, exc)
-            raise
-        self.release(conn)
 
     async def close(self) -> None:
         self._closed = True
@@ -466,6 +536,80 @@ class Pool:
                 await conn.close()
 
 
+class DirectPool(BasePool[DirectSqliteConnection]):
+    """The pool of ``DirectSqliteConnection``s, with no asyncio at all: nothing here suspends
+    or looks for an event loop (the sync API drives its calls in the caller's thread, which
+    may be inside someone else's running loop). Threads wait for a free connection on a
+    condition; a call holds its connection only while it runs (a statement or one short
+    transaction), so the wait is bounded by SQLite's busy timeout."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[DirectSqliteConnection]],
+        size: int,
+        keep: bool,
+        where: str,
+    ) -> None:
+        super().__init__(connect, size, keep, where)
+        self._free = threading.Condition(threading.Lock())
+
+    async def acquire(self) -> DirectSqliteConnection:
+        with self._free:
+            while True:
+                self.check_open()
+                if self._idle:
+                    return self._idle.pop()
+                if self._open < self._size:
+                    self._open += 1
+                    break
+                self._free.wait()
+        try:
+            return await self._connect()
+        except BaseException:
+            self._gone(None)
+            raise
+
+    def _gone(self, conn: DirectSqliteConnection | None) -> None:
+        """A slot is free again (its connection, if any, closed)."""
+        with self._free:
+            self._open -= 1
+            self._free.notify()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+
+    def release(self, conn: DirectSqliteConnection) -> None:
+        with self._free:
+            if not self._closed or self._keep:
+                self._idle.append(conn)
+                self._free.notify()
+                return
+        self._gone(conn)
+
+    async def discard(self, conn: DirectSqliteConnection) -> None:
+        self._gone(conn)
+
+    async def close(self) -> None:
+        with self._free:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._free.notify_all()  # waiters wake to StoreClosed
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+
+
+def _sqlite_setup(memory: bool, busy_timeout_ms: int) -> list[str]:
+    """The PRAGMAs every SQLite connection starts with (aiosqlite's and the direct ones)."""
+    wal = ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"]  # NORMAL: durable with WAL
+    return [
+        *([] if memory else wal),
+        f"PRAGMA busy_timeout={busy_timeout_ms}",
+        "PRAGMA foreign_keys=ON",
+    ]
+
+
 async def connect_sqlite(path: str, memory: bool, busy_timeout_ms: int) -> SqliteConnection:
     raw = sqlite_connection(
         path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
@@ -476,15 +620,29 @@ async def connect_sqlite(path: str, memory: bool, busy_timeout_ms: int) -> Sqlit
         await sqlite_worker_stopped(raw)  # aiosqlite stopped it; let it finish in this loop
         raise
     try:
-        if not memory:
-            await raw.execute_fetchall("PRAGMA journal_mode=WAL")
-            await raw.execute_fetchall("PRAGMA synchronous=NORMAL")  # durable enough with WAL
-        await raw.execute_fetchall(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        await raw.execute_fetchall("PRAGMA foreign_keys=ON")
+        for pragma in _sqlite_setup(memory, busy_timeout_ms):
+            await raw.execute_fetchall(pragma)
     except BaseException:
         await raw.close()
         raise
     return SqliteConnection(raw)
+
+
+async def connect_sqlite_direct(
+    path: str, memory: bool, busy_timeout_ms: int
+) -> DirectSqliteConnection:
+    """A stdlib sqlite3 connection set up like ``connect_sqlite``'s; usable from any thread
+    (the pool lends it to one call at a time)."""
+    raw = sqlite3.connect(
+        path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
+    )
+    try:
+        for pragma in _sqlite_setup(memory, busy_timeout_ms):
+            raw.execute(pragma)
+    except BaseException:
+        raw.close()
+        raise
+    return DirectSqliteConnection(raw)
 
 
 async def connect_postgres(

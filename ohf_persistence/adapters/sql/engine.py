@@ -3,7 +3,11 @@
 Calls run on the pool of driver connections (``driver.py``): reads and one-statement writes in
 autocommit mode, several writes in one short transaction (``BEGIN IMMEDIATE`` on SQLite). The
 SQLAlchemy engine is built only when Alembic or a test asks for it (``Database.engine``,
-``Database.transaction``): its asyncio layer imports the ORM, which a call does not need.
+``Database.run_sync``): its asyncio layer imports the ORM, which a call does not need.
+
+``direct=True`` (SQLite only; the sync API's stores): the connections are stdlib ``sqlite3``
+ones whose calls never suspend (``driver.DirectPool``), and Alembic gets a synchronous engine
+on them, so even opening and migrating such a store runs in the caller's thread.
 """
 
 from __future__ import annotations
@@ -20,12 +24,23 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from ...config import ConfigError, StoreConfig, mask_url
 from ...domain.errors import PersistenceError, SchemaOutOfDate
 from .. import BACKENDS
-from .driver import Compiled, Connection, Pool, connect_postgres, connect_sqlite
+from .driver import (
+    BasePool,
+    Compiled,
+    Connection,
+    DirectPool,
+    DirectSqliteConnection,
+    Pool,
+    connect_postgres,
+    connect_sqlite,
+    connect_sqlite_direct,
+)
 from .errors import ErrorTranslator
 from .models import SCHEMA_HEAD, postgresql_options
 from .types import pg_json_dumps
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection as SaConnection
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 CONNECT_TIMEOUT = 5.0  # seconds: refused / unreachable servers fail fast (BackendUnavailable)
@@ -94,9 +109,10 @@ def _call_timeout(url: URL, masked: str) -> tuple[URL, float]:
 
 
 class Database:
-    """One store's connections; every error leaves translated."""
+    """One store's connections; every error leaves translated. ``direct``: see the module
+    docstring."""
 
-    def __init__(self, config: StoreConfig) -> None:
+    def __init__(self, config: StoreConfig, *, direct: bool = False) -> None:
         try:
             url = make_url(config.url)
         except (sa_exc.ArgumentError, ValueError):
@@ -110,9 +126,13 @@ class Database:
         self.errors = ErrorTranslator(config.backend, config.url)
         _check_options(url, self.backend, self.errors.url)
         self.memory = is_memory_sqlite(config.url)
-        # The driver is an extra: a missing one is an ImportError here, at open (config.py
-        # turns it into a ConfigError naming the extra), not a failure of the first call.
-        importlib.import_module("aiosqlite" if self.backend == "sqlite" else "asyncpg")
+        if direct and self.backend != "sqlite":
+            raise ValueError("direct connections are SQLite's only")
+        self.direct = direct
+        if not direct:
+            # The driver is an extra: a missing one is an ImportError here, at open (config.py
+            # turns it into a ConfigError naming the extra), not a failure of the first call.
+            importlib.import_module("aiosqlite" if self.backend == "sqlite" else "asyncpg")
         self.compiler = _dialect(config.backend)
         self.call_timeout = CALL_TIMEOUT
         if self.backend == "postgresql":
@@ -120,13 +140,24 @@ class Database:
         self._url = url
         self._engine: Any = None
         self._memory_conn: Any = None
-        self.pool = Pool(
-            self._connect, 1 if self.memory else POOL_SIZE, self.memory, self.errors.url
+        size = 1 if self.memory else POOL_SIZE
+        self.pool: BasePool[Any] = (
+            DirectPool(self._connect_direct, size, self.memory, self.errors.url)
+            if direct
+            else Pool(self._connect, size, self.memory, self.errors.url)
         )
 
     @property
     def dialect(self) -> str:
         return self.compiler.name
+
+    async def _connect_direct(self) -> DirectSqliteConnection:
+        conn = await connect_sqlite_direct(
+            self._url.database or ":memory:", self.memory, BUSY_TIMEOUT_MS
+        )
+        if self.memory:
+            self._memory_conn = conn
+        return conn
 
     async def _connect(self) -> Connection:
         if self.backend == "sqlite":
@@ -145,7 +176,8 @@ class Database:
     # -- calls
     async def _acquire(self, entity_type: str | None) -> Connection:
         try:
-            return await self.pool.acquire()
+            conn: Connection = await self.pool.acquire()
+            return conn
         except PersistenceError:
             raise
         except Exception as exc:
@@ -218,10 +250,23 @@ class Database:
     # -- SQLAlchemy, for Alembic and tests
     @property
     def engine(self) -> Any:
-        """An AsyncEngine on the same database (a :memory: one shares its one connection)."""
+        """An AsyncEngine on the same database (a :memory: one shares its one connection);
+        a synchronous Engine when ``direct``."""
         if self._engine is None:
-            self._engine = self._create_engine()
+            self._engine = self._create_sync_engine() if self.direct else self._create_engine()
         return self._engine
+
+    def _create_sync_engine(self) -> Any:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import StaticPool
+
+        url = self._url.set(drivername="sqlite")  # the stdlib driver, like the pool's
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
+        if self.memory:  # the pool's one connection, lent by ``_exclusive``
+            kwargs = {"poolclass": StaticPool, "creator": lambda: self._memory_conn.raw}
+        engine = create_engine(url, **kwargs)
+        _sqlite_events(engine, memory=self.memory)
+        return engine
 
     def _create_engine(self) -> Any:
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -253,9 +298,21 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self, entity_type: str | None = None) -> AsyncIterator[AsyncConnection]:
-        """A SQLAlchemy AsyncConnection in a transaction (migrations and tests)."""
+        """A SQLAlchemy AsyncConnection in a transaction (tests; not when ``direct``)."""
+        if self.direct:
+            raise PersistenceError("a direct SQLite database has no async engine: use run_sync")
         async with self.errors.guard(entity_type), self._exclusive(), self.engine.begin() as conn:
             yield conn
+
+    async def run_sync(self, work: Callable[[SaConnection], T]) -> T:
+        """``work`` on a SQLAlchemy (synchronous) Connection in one transaction: Alembic's
+        and the schema checks' way in. When ``direct`` nothing suspends."""
+        if not self.direct:
+            async with self.transaction() as conn:
+                return await conn.run_sync(work)
+        async with self.errors.guard(), self._exclusive():
+            with self.engine.begin() as sync_conn:
+                return work(sync_conn)
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[None]:
@@ -273,9 +330,7 @@ class Database:
         self, statement: Executable, params: dict[str, Any] | None = None
     ) -> Sequence[Sequence[Any]]:
         """All rows of a SQLAlchemy statement (migrations)."""
-        async with self.transaction() as conn:
-            result = await conn.execute(statement, params)
-            return result.all()
+        return await self.run_sync(lambda conn: conn.execute(statement, params).all())
 
     async def close(self) -> None:
         """Refuse further calls, close every connection (in-flight calls close theirs when
@@ -284,15 +339,20 @@ class Database:
             await self.pool.close()
             if self._engine is not None:
                 engine, self._engine = self._engine, None
-                if not self.memory:  # the memory engine's connection is the pool's: closed
+                if self.memory:  # the memory engine's connection is the pool's: closed
+                    pass
+                elif self.direct:
+                    engine.dispose()
+                else:
                     await engine.dispose()
 
 
 def _sqlite_events(engine: Any, memory: bool) -> None:
     from sqlalchemy import event
-    from sqlalchemy.engine import Connection as SaConnection
 
-    @event.listens_for(engine.sync_engine, "connect")
+    target = getattr(engine, "sync_engine", engine)  # an AsyncEngine's, or a sync Engine
+
+    @event.listens_for(target, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from sqlite3's legacy mode (which skips BEGIN before
         # SELECT): the "begin" hook below emits it.
@@ -305,7 +365,7 @@ def _sqlite_events(engine: Any, memory: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(target, "begin")
     def _on_begin(conn: SaConnection) -> None:
         if not conn.get_execution_options().get(_READ):
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -3,14 +3,17 @@
 The revisions live in ``migrations/`` at the repository root and are copied into the wheel as
 ``ohf_persistence/_alembic/migrations``; both places are found. Every command runs on a
 connection handed to ``env.py`` through ``config.attributes["connection"]`` inside this
-process's event loop (no nested ``asyncio.run``).
+process's event loop (no nested ``asyncio.run``), or, for the sync API's direct SQLite
+databases, on a synchronous connection in the caller's thread (``Database.run_sync``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,12 +97,16 @@ def newer_than_code(found: str | None, where: str) -> SchemaNewerThanCode | None
     )
 
 
-# Alembic keeps the running migration in module globals (``alembic.context``), and
-# ``run_sync`` lets another task's migration start while one waits on the database: two
-# migrations in one event loop (even of different databases) would mix their contexts.
+# Alembic keeps the running migration in module globals (``alembic.context``), so one
+# migration at a time per process. ``run_sync`` lets another task of the same loop start while
+# one waits on the database, so async migrations queue on a lock of their loop first; then all
+# of them (every loop's, and direct ones, which run in the caller's thread and never suspend)
+# take the process's lock. An async one polls for it rather than block its loop.
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary()
 )
+_PROCESS_LOCK = threading.Lock()
+_DIRECT_WAIT = 60.0  # seconds a direct migration waits for another one before giving up
 
 
 def _loop_lock() -> asyncio.Lock:
@@ -110,10 +117,36 @@ def _loop_lock() -> asyncio.Lock:
     return lock
 
 
+@contextlib.asynccontextmanager
+async def _one_migration(db: Database) -> AsyncIterator[None]:
+    if db.direct:
+        # Never an asyncio lock here: a direct call may come from inside someone else's
+        # running loop, where waiting on a future would suspend. A timeout, not a hang, if a
+        # migration suspended on this very thread's loop holds the lock.
+        if not _PROCESS_LOCK.acquire(timeout=_DIRECT_WAIT):
+            raise PersistenceError(
+                f"another migration in this process ran for over {_DIRECT_WAIT:g} s; try again"
+            )
+        try:
+            yield
+        finally:
+            _PROCESS_LOCK.release()
+        return
+    async with _loop_lock():
+        # Polled: a thread lock cannot be awaited, and acquiring it in a worker thread would
+        # leave it held forever if this task were cancelled meanwhile.
+        while not _PROCESS_LOCK.acquire(blocking=False):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            _PROCESS_LOCK.release()
+
+
 async def _run(db: Database, work: Callable[[Connection], T]) -> T:
     try:
-        async with _loop_lock(), db.transaction() as conn:
-            return await conn.run_sync(work)
+        async with _one_migration(db):
+            return await db.run_sync(work)
     except CommandError as exc:
         raise ValidationError(f"migration refused: {exc}", field="revision") from exc
 
