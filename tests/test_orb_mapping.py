@@ -175,3 +175,22 @@ def test_attributes_orb_wrote_are_kept_verbatim() -> None:
     assert template.attributes == raw["attributes"]
     template.version = 1
     assert to_orb(template) == raw
+
+
+def test_a_shared_record_equals_the_copied_one_and_only_it_shares_containers() -> None:
+    document = load(FIXTURE_FILE)
+    for section, cls in SECTIONS.items():
+        for key, record in document.get(section, {}).items():
+            entity = from_orb(cls, key, copy.deepcopy(record))
+            entity.version = 1
+            copied, shared = to_orb(entity), to_orb(entity, share=True)
+            assert shared == copied
+            holder = "configuration" if cls is Template else "metadata"
+            before = copy.deepcopy(getattr(entity, holder))
+            for value in copied.values():  # a copy: changing it leaves the entity alone
+                if isinstance(value, dict):
+                    value["_changed"] = True
+            assert getattr(entity, holder) == before
+    request = from_orb(Request, "req-1", {"request_id": "req-1", "provider_data": {"a": 1}})
+    assert to_orb(request, share=True)["provider_data"] is request.provider_data
+    assert to_orb(request)["provider_data"] is not request.provider_data

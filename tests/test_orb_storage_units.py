@@ -176,3 +176,24 @@ def test_a_failing_chunk_undoes_the_chunks_already_committed(
     assert by_id[last]["status_reason"] == "someone else"
     expected = {m["machine_id"]: m for m in before[2]}
     assert all(by_id[k] == expected[k] for k in expected if k != last)  # first chunk undone
+
+
+def test_a_units_repositories_are_built_once_and_share_its_session(tmp_path: Path) -> None:
+    # ORB's repositories are built on first use (ORB makes a unit per operation, most use
+    # one): each must still be one object per unit, on the unit's one session.
+    from ohf_persistence.orb.unit_of_work import OhfUnitOfWork
+
+    with sync.open_store(f"sqlite+aiosqlite:///{tmp_path / 'u.db'}", migrate=True) as store:
+        uow = OhfUnitOfWork(store)
+        assert uow.requests is uow.request_repository is uow.requests
+        assert uow.machines is uow.machine_repository
+        assert uow.templates is uow.template_repository
+        strategies = [r.storage_strategy for r in (uow.requests, uow.machines, uow.templates)]
+        assert {id(s.session) for s in strategies} == {id(uow.session)}
+        assert [s.entity_type for s in strategies] == ["requests", "machines", "templates"]
+        data = sample()
+        with pytest.raises(Boom), uow:
+            uow.requests.save(data["requests"][0])
+            uow.machines.save(data["machines"][0])
+            raise Boom
+        assert store.requests.count() == 0 and store.machines.count() == 0

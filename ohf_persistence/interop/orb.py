@@ -42,6 +42,12 @@ _MAPPED: dict[type[Entity], tuple[str, ...]] = {
     cls: tuple(n for n in cls.FIELD_NAMES if n not in _BOOKKEEPING and n != "configuration")
     for cls in SECTIONS.values()
 }
+# Per class, computed once (ORB converts a record per save): the mapped names as a set, and
+# (our name, ORB's name) of each.
+_MAPPED_SET = {cls: frozenset(names) for cls, names in _MAPPED.items()}
+_NAME_PAIRS = {
+    cls: tuple((n, _ORB_NAMES[cls].get(n, n)) for n in names) for cls, names in _MAPPED.items()
+}
 # Requests and machines carry _orb in metadata; templates in configuration.
 _HOLDER: dict[type[Entity], str] = {
     Template: "configuration",
@@ -90,7 +96,7 @@ def from_orb(cls: type[Entity], key: str, record: Any) -> Entity:
             field=cls.KEY,
         )
     renames = _RENAMES.get(cls, {})
-    mapped = set(_MAPPED[cls])
+    mapped = _MAPPED_SET[cls]
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     orb: dict[str, Any] = {}
@@ -113,7 +119,7 @@ def from_orb(cls: type[Entity], key: str, record: Any) -> Entity:
                 (naive if style == "naive" else zulu).append(ours)
         else:
             values[ours] = raw
-    absent = [n for n in _MAPPED[cls] if _ORB_NAMES[cls].get(n, n) not in record]
+    absent = [ours for ours, orb_name in _NAME_PAIRS[cls] if orb_name not in record]
     if cls is Template and "attributes" not in record:
         values["attributes"] = derive_attributes(record)
     holder = _HOLDER[cls]
@@ -163,10 +169,14 @@ def _json(value: Any, name: str, cls: type[Entity], info: dict[str, Any] | None)
     return value
 
 
-def to_orb(entity: Entity) -> dict[str, Any]:
-    """The ORB record of an entity: what ORB wrote, if it came from ORB and is unchanged."""
+def to_orb(entity: Entity, *, share: bool = False) -> dict[str, Any]:
+    """The ORB record of an entity: what ORB wrote, if it came from ORB and is unchanged.
+
+    ``share``: the record holds the entity's own dicts and lists instead of copies, for an
+    entity nobody else holds (one a read just returned: every read returns private objects),
+    which saves copying it twice when ORB converts the record again."""
     cls = type(entity)
-    values = entity.to_dict()
+    values = dict(vars(entity)) if share else entity.to_dict()
     info = orb_info(entity)
     holder = dict(values[_HOLDER[cls]])
     holder.pop(RESERVED, None)

@@ -27,6 +27,14 @@ def readable(exc: Exception, message: str) -> Exception:
 @contextmanager
 def translate(what: str) -> Iterator[None]:
     """Raise ORB's exception type for any of ours (ours stays as ``__cause__``)."""
+    try:
+        yield
+    except PersistenceError as exc:
+        raise orb_error(what, exc) from exc
+
+
+def orb_error(what: str, exc: PersistenceError) -> Exception:
+    """ORB's exception for one of ours (ORB's modules imported only when one is raised)."""
     from orb.domain.base.exceptions import ConcurrencyError, EntityNotFoundError
     from orb.infrastructure.storage.exceptions import (
         ConnectionError,
@@ -36,29 +44,27 @@ def translate(what: str) -> Iterator[None]:
         TransactionError,
     )
 
-    try:
-        yield
-    except ConcurrencyConflict as exc:
-        raise ConcurrencyError(
-            f"{what}: {exc}; re-read the entity, re-apply the change and retry",
+    text = f"{what}: {exc}"
+    if isinstance(exc, ConcurrencyConflict):
+        conflict: Exception = ConcurrencyError(
+            f"{text}; re-read the entity, re-apply the change and retry",
             details={
                 "entity_type": exc.entity_type,
                 "entity_id": exc.key,
                 "expected_version": exc.expected_version,
                 "actual_version": exc.actual_version,
             },
-        ) from exc
-    except EntityNotFound as exc:
-        raise EntityNotFoundError(exc.entity_type, exc.key) from exc
-    except ValidationError as exc:
-        text = f"{what}: {exc}"
-        raise readable(DataIntegrityError(text, entity_type=exc.entity_type), text) from exc
-    except BackendUnavailable as exc:
-        raise readable(ConnectionError(f"{what}: {exc}"), f"{what}: {exc}") from exc
-    except SchemaOutOfDate as exc:
-        text = f"{what}: {exc}"
-        raise readable(DatabaseError(text, storage_type="ohf"), text) from exc
-    except TransactionTooLarge as exc:
-        raise readable(TransactionError(f"{what}: {exc}"), f"{what}: {exc}") from exc
-    except PersistenceError as exc:
-        raise readable(StorageError(f"{what}: {exc}", cause=exc), f"{what}: {exc}") from exc
+        )
+        return conflict
+    if isinstance(exc, EntityNotFound):
+        missing: Exception = EntityNotFoundError(exc.entity_type, exc.key)
+        return missing
+    if isinstance(exc, ValidationError):
+        return readable(DataIntegrityError(text, entity_type=exc.entity_type), text)
+    if isinstance(exc, BackendUnavailable):
+        return readable(ConnectionError(text), text)
+    if isinstance(exc, SchemaOutOfDate):
+        return readable(DatabaseError(text, storage_type="ohf"), text)
+    if isinstance(exc, TransactionTooLarge):
+        return readable(TransactionError(text), text)
+    return readable(StorageError(text, cause=exc), text)

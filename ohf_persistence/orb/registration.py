@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from orb.config.managers.configuration_manager import ConfigurationManager
 
 from .. import sync
 from ..config import ENV_URL, mask_url, resolve_config
@@ -31,7 +33,6 @@ _stores: dict[str, sync.SyncStore] = {}
 def _raw_storage_from_container() -> Mapping[str, Any] | None:
     """``storage`` of the raw config held by ORB's DI container, when it is up."""
     try:
-        from orb.config.managers.configuration_manager import ConfigurationManager
         from orb.infrastructure.di.container import get_container, is_container_ready
 
         if not is_container_ready():
@@ -50,14 +51,21 @@ def _json_base_path(storage: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def resolve_url(storage: Mapping[str, Any] | None, fallback_base: str | None = None) -> str:
-    """The store URL for ORB's ``storage`` config section (see the module docstring)."""
+def _no_base() -> str | None:
+    return None
+
+
+def resolve_url(
+    storage: Mapping[str, Any] | None, fallback_base: Callable[[], str | None] = _no_base
+) -> str:
+    """The store URL for ORB's ``storage`` config section (see the module docstring);
+    ``fallback_base`` is asked only when the URL comes from nowhere else."""
     section = (storage or {}).get("ohf")
     if isinstance(section, Mapping) and section.get("url"):
         return str(section["url"])
     if os.environ.get(ENV_URL):
         return os.environ[ENV_URL]
-    base = _json_base_path(storage) or fallback_base
+    base = _json_base_path(storage) or fallback_base()
     if base is None:
         from orb.config.platform_dirs import get_work_location
 
@@ -101,25 +109,27 @@ def _open(url: str) -> sync.SyncStore:
         raise ConfigurationError(f"ORB storage 'ohf': cannot open {mask_url(url)}: {exc}") from exc
 
 
-def _storage_of(config: Any) -> tuple[Mapping[str, Any] | None, str | None]:
-    """ORB's ``storage`` section (raw when possible) and its JSON base path."""
-    from orb.config.managers.configuration_manager import ConfigurationManager
-
+def _storage_of(config: Any) -> tuple[Mapping[str, Any] | None, Callable[[], str | None]]:
+    """ORB's ``storage`` section (raw when possible) and how to get its JSON base path (ORB's
+    typed config; read only when needed, since ORB builds a unit of work per operation)."""
     if isinstance(config, ConfigurationManager):
         raw = config.get_raw_config().get("storage")
-        typed_base = None
-        try:
-            typed_base = config.app_config.storage.json_strategy.base_path
-        except Exception:  # an unusual config: the raw section or the default decides
-            typed_base = None
+
+        def typed_base() -> str | None:
+            try:
+                return str(config.app_config.storage.json_strategy.base_path)
+            except Exception:  # an unusual config: the raw section or the default decides
+                return None
+
         return (raw if isinstance(raw, Mapping) else None), typed_base
     storage = config.get("storage") if isinstance(config, Mapping) else None
     storage = storage if isinstance(storage, Mapping) else None
     if storage is None or "ohf" not in storage:
         raw = _raw_storage_from_container()
         if raw is not None and "ohf" in raw:
-            return raw, _json_base_path(storage)
-    return storage, None
+            base = _json_base_path(storage)
+            return raw, lambda: base
+    return storage, _no_base
 
 
 def store_for(config: Any) -> sync.SyncStore:
@@ -130,6 +140,8 @@ def store_for(config: Any) -> sync.SyncStore:
 def create_strategy(config: Any) -> Any:
     """ORB's strategy factory: gets ``app_config.model_dump()`` and no entity hint; the
     strategy learns its entity type from the repository using it (see strategy.py)."""
+    # Imported on first use: ORB registers every storage type in every process, and most
+    # never use this one.
     from .strategy import OhfStorageStrategy, Session
 
     return OhfStorageStrategy(Session(store_for(config)))

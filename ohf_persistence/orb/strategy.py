@@ -303,7 +303,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
             remember(self.session.store, entities)
 
     def _record(self, entity: Entity) -> Record:
-        return to_orb(entity)
+        return to_orb(entity, share=True)  # read just now: nobody else holds it
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -376,7 +376,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
                 return {s: n for s, n in counts.items() if n}
             out: dict[str, int] = {}
             for entity in await repo.get_all():
-                value = to_orb(entity).get(column)
+                value = to_orb(entity, share=True).get(column)
                 if isinstance(value, str | int | bool) or value is None:
                     out[str(value)] = out.get(str(value), 0) + 1
             return out

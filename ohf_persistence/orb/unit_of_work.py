@@ -19,20 +19,35 @@ class OhfUnitOfWork(BaseUnitOfWork):  # type: ignore[misc]  # ORB's class is unt
     ``with uow_factory.create_unit_of_work() as uow:`` begins our unit of work; leaving the
     block normally commits it (all or nothing), leaving it by an exception rolls it back so
     nothing of it is written.
+
+    ORB builds a unit of work per operation and most operations use one repository, so each
+    ORB repository is built on first use (building all three cost more than a saved row).
     """
 
     def __init__(self, store: sync.SyncStore) -> None:
         super().__init__()
         self.session = Session(store)
-        self.machine_repository = MachineRepositoryImpl(
-            OhfStorageStrategy(self.session, "machines")
-        )
-        self.request_repository = RequestRepositoryImpl(
-            OhfStorageStrategy(self.session, "requests")
-        )
-        self.template_repository = TemplateRepositoryImpl(
-            OhfStorageStrategy(self.session, "templates")
-        )
+        self._machines: MachineRepositoryImpl | None = None
+        self._requests: RequestRepositoryImpl | None = None
+        self._templates: TemplateRepositoryImpl | None = None
+
+    @property
+    def machine_repository(self) -> Any:
+        if self._machines is None:
+            self._machines = MachineRepositoryImpl(OhfStorageStrategy(self.session, "machines"))
+        return self._machines
+
+    @property
+    def request_repository(self) -> Any:
+        if self._requests is None:
+            self._requests = RequestRepositoryImpl(OhfStorageStrategy(self.session, "requests"))
+        return self._requests
+
+    @property
+    def template_repository(self) -> Any:
+        if self._templates is None:
+            self._templates = TemplateRepositoryImpl(OhfStorageStrategy(self.session, "templates"))
+        return self._templates
 
     @property
     def machines(self) -> Any:

@@ -551,10 +551,12 @@ class DirectPool(BasePool[DirectSqliteConnection]):
         where: str,
     ) -> None:
         super().__init__(connect, size, keep, where)
-        self._free = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._free = threading.Condition(self._lock)
+        self._waiting = 0  # threads in _free.wait(): only then is a notify worth its cost
 
     async def acquire(self) -> DirectSqliteConnection:
-        with self._free:
+        with self._lock:
             while True:
                 self.check_open()
                 if self._idle:
@@ -562,7 +564,11 @@ class DirectPool(BasePool[DirectSqliteConnection]):
                 if self._open < self._size:
                     self._open += 1
                     break
-                self._free.wait()
+                self._waiting += 1
+                try:
+                    self._free.wait()
+                finally:
+                    self._waiting -= 1
         try:
             return await self._connect()
         except BaseException:
@@ -571,18 +577,20 @@ class DirectPool(BasePool[DirectSqliteConnection]):
 
     def _gone(self, conn: DirectSqliteConnection | None) -> None:
         """A slot is free again (its connection, if any, closed)."""
-        with self._free:
+        with self._lock:
             self._open -= 1
-            self._free.notify()
+            if self._waiting:
+                self._free.notify()
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.raw.close()
 
     def release(self, conn: DirectSqliteConnection) -> None:
-        with self._free:
+        with self._lock:
             if not self._closed or self._keep:
                 self._idle.append(conn)
-                self._free.notify()
+                if self._waiting:
+                    self._free.notify()
                 return
         self._gone(conn)
 
@@ -590,7 +598,7 @@ class DirectPool(BasePool[DirectSqliteConnection]):
         self._gone(conn)
 
     async def close(self) -> None:
-        with self._free:
+        with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
             self._open -= len(idle)
