@@ -42,11 +42,23 @@ _MAPPED: dict[type[Entity], tuple[str, ...]] = {
     cls: tuple(n for n in cls.FIELD_NAMES if n not in _BOOKKEEPING and n != "configuration")
     for cls in SECTIONS.values()
 }
-# Per class, computed once (ORB converts a record per save): the mapped names as a set, and
-# (our name, ORB's name) of each.
-_MAPPED_SET = {cls: frozenset(names) for cls, names in _MAPPED.items()}
+# Per class, computed once (ORB converts a record per save): (our name, ORB's name) of each
+# mapped field, and where each ORB name goes: ``_SKIP`` (bookkeeping), or (our name, whether
+# null is a value of it, whether it is a datetime); a name not listed goes to the extras.
 _NAME_PAIRS = {
     cls: tuple((n, _ORB_NAMES[cls].get(n, n)) for n in names) for cls, names in _MAPPED.items()
+}
+_SKIP = ("", False, False)
+_ROUTES: dict[type[Entity], dict[str, tuple[str, bool, bool]]] = {
+    cls: {
+        **{
+            orb_name: (ours, ours in cls.NULLABLE and ours != "created_at", ours in dates)
+            for ours, orb_name in _NAME_PAIRS[cls]
+        },
+        **dict.fromkeys(_BOOKKEEPING, _SKIP),
+    }
+    for cls, dates in DATETIME_FIELDS.items()
+    if cls in _MAPPED
 }
 # Requests and machines carry _orb in metadata; templates in configuration.
 _HOLDER: dict[type[Entity], str] = {
@@ -95,8 +107,7 @@ def from_orb(cls: type[Entity], key: str, record: Any) -> Entity:
             f"{etype} record's {cls.KEY} {record[cls.KEY]!r:.80} differs from its key in the file",
             field=cls.KEY,
         )
-    renames = _RENAMES.get(cls, {})
-    mapped = _MAPPED_SET[cls]
+    route = _ROUTES[cls]
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     orb: dict[str, Any] = {}
@@ -105,14 +116,16 @@ def from_orb(cls: type[Entity], key: str, record: Any) -> Entity:
     naive: list[str] = []
     zulu: list[str] = []
     for name, raw in record.items():
-        ours = renames.get(name, name)
-        if name in _BOOKKEEPING:
-            continue
-        if ours not in mapped or (cls is Template and name == "max_number"):
+        target = route.get(name)
+        if target is None:  # not a field of ours (Template's own "max_number" included)
             extra[name] = raw
-        elif raw is None and (ours not in cls.NULLABLE or ours == "created_at"):
+            continue
+        ours, nullable, is_datetime = target
+        if target is _SKIP:
+            continue
+        if raw is None and not nullable:
             nulls.append(ours)  # our default stands in; the export writes null again
-        elif ours in DATETIME_FIELDS[cls] and raw is not None:
+        elif is_datetime and raw is not None:
             values[ours] = parse_datetime(raw, ours, etype)
             style = _style(raw)
             if style is not None:
