@@ -261,7 +261,9 @@ class Database:
         from sqlalchemy.pool import StaticPool
 
         url = self._url.set(drivername="sqlite")  # the stdlib driver, like the pool's
-        kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}}
+        # Any thread may open or migrate the store: its pooled connection may be reused by another.
+        connect = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        kwargs: dict[str, Any] = {"connect_args": connect}
         if self.memory:  # the pool's one connection, lent by ``_exclusive``
             kwargs = {"poolclass": StaticPool, "creator": lambda: self._memory_conn.raw}
         engine = create_engine(url, **kwargs)
