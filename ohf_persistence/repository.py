@@ -21,7 +21,7 @@ backend-specific part behind ``Storage``/``Table`` like eventsourcing's recorder
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Generic
@@ -87,12 +87,14 @@ class SaveTracker:
 
     def stamp(self, entity: Entity) -> None:
         """Record the entity's state, then bump its version and timestamps."""
-        self._stamps.append((entity, entity.version, entity.created_at, entity.updated_at))
+        values = vars(entity)  # unvalidated: the stamps are valid by construction
+        created = values["created_at"]
+        self._stamps.append((entity, values["version"], created, values["updated_at"]))
         now = utcnow()
-        object.__setattr__(entity, "version", entity.version + 1)
-        object.__setattr__(entity, "updated_at", now)
-        if entity.created_at is None:
-            object.__setattr__(entity, "created_at", now)
+        values["version"] += 1
+        values["updated_at"] = now
+        if created is None:
+            values["created_at"] = now
 
     def mark(self) -> int:
         return len(self._stamps)
@@ -101,9 +103,10 @@ class SaveTracker:
         """Give every entity stamped since ``mark`` its previous values (newest first)."""
         while len(self._stamps) > mark:
             entity, version, created, updated = self._stamps.pop()
-            object.__setattr__(entity, "version", version)
-            object.__setattr__(entity, "created_at", created)
-            object.__setattr__(entity, "updated_at", updated)
+            values = vars(entity)
+            values["version"] = version
+            values["created_at"] = created
+            values["updated_at"] = updated
 
     def forget(self) -> None:
         """The writes are stored: keep the stamped values."""
@@ -346,12 +349,16 @@ class BaseRepository(Generic[E]):
         # The rows are written before this call returns: copies only if the backend keeps them.
         private = self._storage.keeps_rows
         for start in range(0, len(batch), step):
+            # A private batch, thrown away after the write: on failure only the stamps go back.
             tracker, staged = SaveTracker(), Staged()
-            with _atomically(tracker) as journal:
+            try:
                 chunk = batch[start : start + step]
-                self._stage_into(staged, chunk, None, {}, journal, False, private)
+                self._stage_into(staged, staged.__setitem__, chunk, None, None, tracker, private)
                 writes = [Write(self.entity, k, exp, row) for k, (exp, row) in staged.items()]
                 await self._storage.write(writes, single=single)
+            except BaseException:
+                tracker.undo()
+                raise
 
     async def _stored_versions(self, batch: Sequence[E]) -> dict[str, int]:
         if not self._storage.checks_at_save:
@@ -366,24 +373,32 @@ class BaseRepository(Generic[E]):
         stored: dict[str, int],
         journal: _Journal,
     ) -> None:
-        checks = self._storage.checks_at_save
-        self._stage_into(self._staged, batch, replaces, stored, journal, checks, True)
+        staged = self._staged
+
+        def put(key: str, value: tuple[int | None, Row | None]) -> None:
+            journal.put(staged, key, value)
+
+        checked = stored if self._storage.checks_at_save else None
+        self._stage_into(staged, put, batch, replaces, checked, journal.tracker, True)
 
     def _stage_into(
         self,
         staged: Staged,
+        put: Callable[[str, tuple[int | None, Row | None]], None],
         batch: Sequence[E],
         replaces: Sequence[int] | None,
-        stored: dict[str, int],
-        journal: _Journal,
-        checks_stored: bool,
+        stored: dict[str, int] | None,
+        tracker: SaveTracker,
         private: bool,
     ) -> None:
-        """Check each entity against the view (staged rows always; stored versions when
-        ``checks_stored``), stamp it (unless ``replaces`` gives the stored version a restore
-        replaces) and stage its row. The first staging of a key records the version the write
-        is guarded by at commit. ``private`` False (an autocommitted write on a backend that
-        serialises rows within the call) skips the deep copy of the containers."""
+        """Check each entity against the view (staged rows always; the ``stored`` versions
+        unless None), stamp it with ``tracker`` (unless ``replaces`` gives the stored version
+        a restore replaces) and stage its row into ``staged`` through ``put`` (a unit of work
+        journals it; an autocommitted batch is thrown away on failure, so it just sets). The
+        first staging of a key records the version the write is guarded by at commit.
+        ``private`` False (an autocommitted write on a backend that serialises rows within the
+        call) skips the deep copy of the containers."""
+        stamp, check_row = tracker.stamp, self._table.check_row
         for index, entity in enumerate(batch):
             key = entity.key
             version = entity.version if replaces is None else replaces[index]
@@ -392,15 +407,15 @@ class BaseRepository(Generic[E]):
                 _check_version(
                     entity, version, None if current[1] is None else current[1]["version"]
                 )
-            elif checks_stored:
+            elif stored is not None:
                 _check_version(entity, version, stored.get(key))
             if replaces is None:
-                journal.tracker.stamp(entity)
+                stamp(entity)
             # ``private``: containers deep-copied (staged rows outlive the call).
             row = entity.to_dict() if private else dict(vars(entity))
-            self._table.check_row(row)
+            check_row(row)
             expected = current[0] if current is not None else (version or None)
-            journal.put(staged, key, (expected, row))
+            put(key, (expected, row))
 
     async def _restore(self, batch: list[E], replaces: list[int], journal: _Journal) -> None:
         for entity in batch:

@@ -87,3 +87,18 @@ async def test_sqlite_connection_runs_a_daemon_worker_that_stops(tmp_path: objec
     await conn.close()
     await internals.sqlite_worker_stopped(conn)
     assert not conn._thread.is_alive()
+
+
+def test_json_dumps_writes_what_json_dumps_writes() -> None:
+    """internals.json_dumps calls json's C encoder directly: same text, same refusals."""
+    import json
+
+    import pytest
+
+    documents = [{}, [], {"a": [1, 2.5, None, True]}, {"é\u2028": "\x00\ud800"}, [1e20, -0.0]]
+    for separators in ((", ", ": "), (",", ":")):
+        dumps = internals.json_dumps(*separators)
+        for value in [*documents, float("nan"), "text", 7, {"deep": [[{"x": [{}]}]]}]:
+            assert dumps(value) == json.dumps(value, separators=separators), value
+        with pytest.raises(TypeError, match="not JSON serializable"):
+            dumps({"a": object()})

@@ -146,6 +146,14 @@ def check_enum(enum: type[E]) -> Callable[[Any, str, str], E]:
 
 
 def check_str_list(value: Any, field: str, entity: str) -> list[str]:
+    if type(value) is list:
+        # One pass in C for the common case: join refuses any item that is not a str, and one
+        # search covers every item; a problem is then found again below for its message.
+        try:
+            if _UNSTORABLE.search("".join(value)) is None:
+                return value
+        except TypeError:
+            pass
     if not isinstance(value, list):
         raise _fail(entity, field, f"must be a list of str, got {type(value).__name__}")
     for item in value:
@@ -155,12 +163,55 @@ def check_str_list(value: Any, field: str, entity: str) -> list[str]:
 
 
 def check_json_dict(value: Any, field: str, entity: str) -> dict[str, Any]:
+    if type(value) is dict and _plainly_storable(value):
+        return value
     if not isinstance(value, dict):
         raise _fail(entity, field, f"must be a dict, got {type(value).__name__}")
     problem = json_problem(value, 0)
     if problem:
         raise _fail(entity, field, problem)
     return value
+
+
+def _plainly_storable(value: dict[str, Any]) -> bool:
+    """True when ``json_problem(value, 0)`` is None, decided in one quick pass: only plain
+    ``dict``/``list``/``str``/``int``/``float``/``bool``/``None`` are looked at, and every
+    string (keys included) is collected and searched once. False means "not sure":
+    ``json_problem`` then walks the value again for the message (so no result changes)."""
+    if not value:
+        return True
+    strings = list(value)  # the keys: join below refuses any that is not a str
+    if not _walk(value.values(), 1, strings):
+        return False
+    try:
+        return _UNSTORABLE.search("".join(strings)) is None
+    except TypeError:
+        return False
+
+
+def _walk(items: Any, depth: int, strings: list[str]) -> bool:
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            strings.append(item)
+        elif kind is int:
+            if not JSON_INT_MIN <= item <= JSON_INT_MAX:
+                return False
+        elif kind is dict:
+            if depth >= MAX_JSON_DEPTH:
+                return False
+            strings.extend(item)
+            if not _walk(item.values(), depth + 1, strings):
+                return False
+        elif kind is list:
+            if depth >= MAX_JSON_DEPTH or not _walk(item, depth + 1, strings):
+                return False
+        elif kind is float:
+            if not math.isfinite(item) or (item == 0.0 and math.copysign(1.0, item) < 0):
+                return False
+        elif item is not None and kind is not bool:
+            return False
+    return True
 
 
 def json_problem(value: Any, depth: int) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Dialect
 
 from ...domain.entities import ENUM_FIELDS
 from ...ports import E
-from .internals import json_scan, result_processor
+from .internals import json_dumps, json_scan, result_processor
 from .models import TABLES
 from .types import JSONValue, UTCDateTime, pg_json_dumps
 
@@ -78,7 +78,7 @@ def binder(dialect: Dialect) -> Callable[[str, Any], Callable[[Any], Any] | None
     them): SQLAlchemy's chain for a UTC datetime on SQLite is two Python calls plus a format
     string per value, and these run for every column of every row written."""
     sqlite = dialect.name == "sqlite"
-    dumps = json.dumps if sqlite else pg_json_dumps
+    dumps = _dump_sqlite if sqlite else _pg_json
 
     def fast(name: str, kind: Any) -> Callable[[Any], Any] | None:
         if name in _ENUM_COLUMNS:
@@ -95,6 +95,16 @@ def binder(dialect: Dialect) -> Callable[[str, Any], Callable[[Any], Any] | None
 _ENUM_COLUMNS = frozenset(name for fields in ENUM_FIELDS.values() for name in fields)
 
 
+_dump_sqlite = json_dumps(", ", ": ")  # json.dumps's own separators: SQLAlchemy's JSON text
+_dump_pg = json_dumps(",", ":")
+
+
+def _pg_json(value: Any) -> str:
+    text = _dump_pg(value)
+    # pg_json_dumps's rewrite of exponent floats (rare): let it produce the whole text.
+    return pg_json_dumps(value) if "e+" in text else text
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is UTC:
         return value
@@ -103,6 +113,8 @@ def _utc(value: datetime) -> datetime:
 
 def _sqlite_when_text(value: datetime) -> str:
     # types.UTCDateTime's SQLite storage: fixed-width naive UTC text (naive values are UTC).
+    if value.tzinfo is UTC:  # every validated field value: drop the "+00:00" suffix
+        return value.isoformat(" ", "microseconds")[:-6]
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(" ", "microseconds")

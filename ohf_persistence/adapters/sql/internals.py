@@ -8,6 +8,7 @@ upgrade that changes them fails there, loudly, instead of somewhere in a reposit
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import json.scanner
 from collections.abc import Callable
@@ -44,6 +45,27 @@ def json_scan(text: str) -> tuple[Any, int]:
     """``(value, end)`` of the JSON document starting at ``text[0]``."""
     result: tuple[Any, int] = _SCAN(text, 0)
     return result
+
+
+def json_dumps(item_separator: str, key_separator: str) -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(item_separator, key_separator))`` for acyclic values
+    (every validated entity field is: nesting is capped), with the C encoder built once
+    instead of on every call (``dumps`` rebuilds it, most of its cost on a small document)."""
+    import json.encoder
+
+    c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return functools.partial(json.dumps, separators=(item_separator, key_separator))
+    default = json.JSONEncoder().default  # the TypeError json.dumps raises
+    encode = c_make_encoder(
+        None, default, json.encoder.encode_basestring_ascii, None, key_separator, item_separator,
+        False, False, True,
+    )  # fmt: skip
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
 
 
 def sqlite_connection(path: str, **kwargs: Any) -> Any:
