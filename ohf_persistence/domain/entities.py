@@ -41,6 +41,8 @@ class Entity:
     SCALARS: ClassVar[dict[str, type]]
     # Fields holding JSON dicts or lists (copied on the way in and out of stores).
     CONTAINERS: ClassVar[tuple[str, ...]]
+    STR_LISTS: ClassVar[tuple[str, ...]]  # the containers that are lists of str
+    DICTS: ClassVar[tuple[str, ...]]  # the containers that are JSON dicts
     FIELD_NAMES: ClassVar[tuple[str, ...]]
     NULLABLE: ClassVar[frozenset[str]]
 
@@ -64,7 +66,12 @@ class Entity:
 
     def validate(self) -> None:
         """Re-check the containers, which may have been mutated in place since assignment."""
-        for name in self.CONTAINERS:
+        values = self.__dict__
+        if v.plainly_storable(
+            [values[name] for name in self.STR_LISTS], [values[name] for name in self.DICTS]
+        ):
+            return
+        for name in self.CONTAINERS:  # the first failing field raises, with its message
             self.VALIDATORS[name](getattr(self, name), name, self.ENTITY_TYPE)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +119,8 @@ def _finish(cls: type[Entity], key: str, entity_type: str, validators: dict[str,
     cls.CONTAINERS = tuple(
         n for n, check in cls.VALIDATORS.items() if check in (_JSON_FIELDS + _LIST_FIELDS)
     )
+    cls.STR_LISTS = tuple(n for n in cls.CONTAINERS if cls.VALIDATORS[n] in _LIST_FIELDS)
+    cls.DICTS = tuple(n for n in cls.CONTAINERS if cls.VALIDATORS[n] in _JSON_FIELDS)
     scalar_types: dict[Any, type] = {
         v.check_id: str,
         v.check_optional_id: str,

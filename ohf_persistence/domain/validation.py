@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -171,6 +171,28 @@ def check_json_dict(value: Any, field: str, entity: str) -> dict[str, Any]:
     if problem:
         raise _fail(entity, field, problem)
     return value
+
+
+def plainly_storable(str_lists: Iterable[Any], dicts: Iterable[Any]) -> bool:
+    """True when every value would pass ``check_str_list`` / ``check_json_dict``, decided in
+    one quick pass over all of them (an entity's containers at once; see ``_plainly_storable``).
+    False means "not sure": check each value with its own function for the answer."""
+    strings: list[str] = []
+    for value in str_lists:
+        if type(value) is not list:
+            return False
+        strings += value  # join below refuses any item that is not a str
+    for value in dicts:
+        if type(value) is not dict:
+            return False
+        if value:
+            strings += value
+            if not _walk(value.values(), 1, strings):
+                return False
+    try:
+        return _UNSTORABLE.search("".join(strings)) is None
+    except TypeError:
+        return False
 
 
 def _plainly_storable(value: dict[str, Any]) -> bool:

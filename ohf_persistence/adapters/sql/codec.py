@@ -25,7 +25,8 @@ from .types import JSONValue, UTCDateTime, pg_json_dumps
 
 def plain(value: Any) -> Any:
     """A bind value from a field value (enums as their strings)."""
-    return value.value if isinstance(value, StrEnum) else value
+    # ``_value_``: the member's value without the ``value`` property's Python-level lookup.
+    return value._value_ if isinstance(value, StrEnum) else value
 
 
 class Codec(Generic[E]):

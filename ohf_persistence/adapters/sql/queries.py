@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from ...domain.statuses import status_sources
 from ...ports import E
 from ...query import Condition
 from .codec import binder, plain
@@ -65,8 +67,10 @@ class Queries(Generic[E]):
         self._cache: dict[Shape, Compiled] = {}
         self._binder = binder(dialect)
         self._row_inserts: dict[int, CompiledRows] = {}
-        self._status_values: dict[tuple[Any, str | None], dict[str, Any]] = {}
+        self._status_statements: dict[tuple[Any, str | None], Bound] = {}
         self.rows_per_insert = max(1, min(1_000, MAX_PARAMS // len(table.c)))
+        # An UPDATE sets every column but the key (its WHERE names the key).
+        self._changeable = tuple(n for n in self.names if n != entity.KEY)
         self._k = bindparam("k", type_=key.type)
         self._versioned = (key == bindparam("b_key", type_=key.type)) & (
             self.version == bindparam("b_expected", type_=Integer)
@@ -94,7 +98,7 @@ class Queries(Generic[E]):
     @cached_property
     def update_versioned(self) -> Compiled:
         statement = self._counted(update(self.table).where(self._versioned))
-        return self._compile(statement, self.names)
+        return self._compile(statement, self._changeable)
 
     @cached_property
     def delete_one(self) -> Compiled:
@@ -111,7 +115,7 @@ class Queries(Generic[E]):
 
     @cached_property
     def update_rows(self) -> Compiled:
-        return self._compile(update(self.table).where(self._versioned), self.names)
+        return self._compile(update(self.table).where(self._versioned), self._changeable)
 
     @cached_property
     def upsert_rows(self) -> Compiled:
@@ -286,39 +290,40 @@ class Queries(Generic[E]):
 
         return self._cached(("delete", len(keys)), build), self._key_values(keys)
 
-    def set_status(
-        self, target: Any, sources: Iterable[Any], note_field: str | None
-    ) -> tuple[Compiled, dict[str, Any]]:
+    def set_status(self, target: Any, note_field: str | None) -> Bound:
         """``UPDATE ... SET status, [note], version + 1, updated_at WHERE key AND status IN``:
         the transition rule is part of the guard. Returns the statement and its parameters
-        fixed by ``target`` (cached: the same for every call with that target)."""
-        fixed = self._status_values.get((target, note_field))
-        if fixed is None:
-            allowed = sorted(plain(s) for s in sources)
+        fixed by ``target`` (cached per target: every call with it gets the same pair)."""
+        cached = self._status_statements.get((target, note_field))
+        if cached is None:
+            allowed = sorted(plain(s) for s in status_sources(target))
             fixed = {f"s{i}": value for i, value in enumerate(allowed)}
             fixed["b_status"] = plain(target)
-            self._status_values[(target, note_field)] = fixed
-        names = [f"s{i}" for i in range(len(fixed) - 1)]
+            names = [f"s{i}" for i in range(len(allowed))]
 
-        def build() -> Any:
-            table = self.table
-            values: dict[str, Any] = {
-                "status": bindparam("b_status", type_=table.c.status.type),
-                "version": self.version + literal(1),
-                "updated_at": bindparam("b_now", type_=table.c.updated_at.type),
-            }
-            if note_field is not None:
-                values[note_field] = bindparam("b_note", type_=table.c[note_field].type)
-            allowed = [bindparam(n, type_=table.c.status.type) for n in names]
-            statement = (
-                update(table)
-                .where(self.key == bindparam("b_key", type_=self.key.type))
-                .where(table.c.status.in_(allowed))
-                .values(values)
-            )
-            return self._counted(statement)
+            def build() -> Any:
+                table = self.table
+                values: dict[str, Any] = {
+                    "status": bindparam("b_status", type_=table.c.status.type),
+                    # Inline, not a parameter: nothing to merge into every call's values.
+                    "version": self.version + literal_column("1"),
+                    "updated_at": bindparam("b_now", type_=table.c.updated_at.type),
+                }
+                if note_field is not None:
+                    values[note_field] = bindparam("b_note", type_=table.c[note_field].type)
+                allowed = [bindparam(n, type_=table.c.status.type) for n in names]
+                statement = (
+                    update(table)
+                    .where(self.key == bindparam("b_key", type_=self.key.type))
+                    .where(table.c.status.in_(allowed))
+                    .values(values)
+                )
+                return self._counted(statement)
 
-        return self._cached(("status", len(names), note_field), build), fixed
+            # Targets with as many sources share one statement.
+            compiled = self._cached(("status", len(names), note_field), build)
+            cached = self._status_statements[(target, note_field)] = (compiled, fixed)
+        return cached
 
     # -- find_by_attributes
     def attributes_match(self, wanted: Mapping[str, Any]) -> ColumnElement[bool]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...domain.statuses import status_sources
 from ...ports import E
 from ...query import Condition
 from ...storage import Table
@@ -71,10 +70,8 @@ class SqlTable(Table[E]):
         return await self._db.run(lambda conn: writes.delete(conn, q, key), self._etype)
 
     async def update_status(self, key: str, status: Any, note_field: str, note: str | None) -> bool:
-        q, codec, sources = self.queries, self.codec, status_sources(status)
+        q, codec = self.queries, self.codec
         return await self._db.run(
-            lambda conn: writes.set_status(
-                conn, q, codec, key, status, sources, (note_field, note)
-            ),
+            lambda conn: writes.set_status(conn, q, codec, key, status, (note_field, note)),
             self._etype,
         )

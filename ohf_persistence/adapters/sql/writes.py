@@ -160,12 +160,11 @@ async def set_status(
     codec: Codec[Any],
     key: str,
     target: Any,
-    sources: Any,
     note: tuple[str, str | None],
 ) -> bool:
     """One conditional UPDATE: the transition rule is part of the WHERE clause."""
     note_field, text = note
-    compiled, fixed = q.set_status(target, sources, note_field if text is not None else None)
+    compiled, fixed = q.set_status(target, note_field if text is not None else None)
     values = {**fixed, "b_now": utcnow(), "b_key": key}
     if text is not None:
         values["b_note"] = text
