@@ -146,8 +146,8 @@ def _converter(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
         # asyncpg decodes timestamptz in datetime.UTC, except +-infinity (naive min / max).
         return _sqlite_when if sqlite else _utc
     if isinstance(kind, JSONValue):
-        # The asyncpg connection's json/jsonb codec already decodes (driver.connect_postgres).
-        return _json_text if sqlite else None
+        # Text on both databases (queries.py reads PostgreSQL's JSON columns as text).
+        return _json_text
     if isinstance(impl, Boolean):
         return bool if sqlite else None
     return result_processor(kind, dialect)

@@ -18,8 +18,10 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     false,
     func,
@@ -38,6 +40,7 @@ from ...query import Condition
 from .codec import binder, plain
 from .driver import Compiled, CompiledRows
 from .models import TABLES
+from .types import JSONValue
 
 Shape = tuple[Any, ...]
 Bound = tuple[Compiled, dict[str, Any]]
@@ -63,7 +66,7 @@ class Queries(Generic[E]):
         self.names = tuple(table.c.keys())
         self.key = key = table.c[entity.KEY]
         self.version = table.c.version
-        self.select_all: Select[Any] = select(table)
+        self.select_all: Select[Any] = select(*(self._read(column) for column in table.c))
         self._cache: dict[Shape, Compiled] = {}
         self._binder = binder(dialect)
         self._row_inserts: dict[int, CompiledRows] = {}
@@ -75,6 +78,13 @@ class Queries(Generic[E]):
         self._versioned = (key == bindparam("b_key", type_=key.type)) & (
             self.version == bindparam("b_expected", type_=Integer)
         )
+
+    def _read(self, column: Any) -> Any:
+        # PostgreSQL JSON columns are read as their text, which codec.py decodes with json's C
+        # scanner: json.loads (the driver's decoder) costs several times that per value.
+        if self.sqlite or not isinstance(column.type, JSONValue):
+            return column
+        return cast(column, Text).label(column.name)
 
     # Fixed statements, each compiled on first use (a short process compiles only its own).
     @cached_property
