@@ -7,7 +7,7 @@ values were validated when written); list queries create tens of thousands of th
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
@@ -45,6 +45,9 @@ class Entity:
     DICTS: ClassVar[tuple[str, ...]]  # the containers that are JSON dicts
     FIELD_NAMES: ClassVar[tuple[str, ...]]
     NULLABLE: ClassVar[frozenset[str]]
+    REQUIRED: ClassVar[tuple[str, ...]]  # fields without a default
+    # (name, validator, default, default factory or None) of every field, in declaration order.
+    FIELDS: ClassVar[tuple[tuple[str, v.Validator, Any, Any], ...]]
 
     version: int
     created_at: datetime | None
@@ -90,10 +93,29 @@ class Entity:
             raise ValidationError(
                 f"{cls.ENTITY_TYPE} has no field {name!r}", field=name, entity_type=cls.ENTITY_TYPE
             )
-        try:
-            return cls(**values)
-        except TypeError as exc:  # a missing required field
-            raise ValidationError(f"{cls.ENTITY_TYPE}: {exc}", entity_type=cls.ENTITY_TYPE) from exc
+        if any(name not in values for name in cls.REQUIRED):
+            try:  # the dataclass's own TypeError names what is missing
+                return cls(**values)
+            except TypeError as exc:
+                raise ValidationError(
+                    f"{cls.ENTITY_TYPE}: {exc}", entity_type=cls.ENTITY_TYPE
+                ) from exc
+        # What ``cls(**values)`` does (every field checked in declaration order, so the same
+        # first error), without a ``__setattr__`` call per field; None is the value of an
+        # optional field as it is, and defaults are valid by construction.
+        etype, nullable = cls.ENTITY_TYPE, cls.NULLABLE
+        out: dict[str, Any] = {}
+        for name, check, default, factory in cls.FIELDS:
+            if name in values:
+                value = values[name]
+                out[name] = (
+                    value if value is None and name in nullable else check(value, name, etype)
+                )
+            else:
+                out[name] = default if factory is None else factory()
+        entity = object.__new__(cls)
+        object.__setattr__(entity, "__dict__", out)
+        return entity
 
     @classmethod
     def restore(cls, values: dict[str, Any]) -> Self:
@@ -140,6 +162,19 @@ def _finish(cls: type[Entity], key: str, entity_type: str, validators: dict[str,
     cls.SCALARS = scalars
     optional = (v.check_optional_id, v.check_optional_text, v.check_optional_datetime)
     cls.NULLABLE = frozenset(n for n, check in cls.VALIDATORS.items() if check in optional)
+    declared = fields(cls)  # type: ignore[arg-type]
+    cls.REQUIRED = tuple(
+        f.name for f in declared if f.default is MISSING and f.default_factory is MISSING
+    )
+    cls.FIELDS = tuple(
+        (
+            f.name,
+            cls.VALIDATORS[f.name],
+            f.default,
+            None if f.default_factory is MISSING else f.default_factory,
+        )
+        for f in declared
+    )
 
 
 _request_status = v.check_enum(RequestStatus)
