@@ -98,22 +98,42 @@ def _secrets(url: str) -> set[str]:
 
 
 def _mask_rest(rest: str) -> str:
-    """Mask the part of a URL after ``scheme://``: ``user:password@`` and secret options."""
+    """Mask the part of a URL after ``scheme://``: ``user:password@`` and secret options.
+
+    Two readings are hidden together, so whichever the URL means, its secret is hidden: the
+    password between the first ``:`` and the LAST ``@``, and the value of every secret option
+    (``?password=…``, ``&token=…``) wherever a ``?`` or ``&`` starts one — a raw ``@`` or
+    ``:`` inside such a value would otherwise make it look like user information."""
+    spans = _secret_option_spans(rest)
     at = rest.rfind("@")
-    head = ""
     if at >= 0:
-        user, colon, _password = rest[:at].partition(":")
-        head = f"{user}{colon}{MASK if colon else ''}@"
-        rest = rest[at + 1 :]
-    query_at = rest.find("?")
-    if query_at < 0:
-        return head + rest
-    options = []
-    for option in rest[query_at + 1 :].split("&"):
-        name, equals, _value = option.partition("=")
-        secret = equals and unquote_plus(name).strip().lower() in SECRET_OPTIONS
-        options.append(f"{name}={MASK}" if secret else option)
-    return head + rest[: query_at + 1] + "&".join(options)
+        colon = rest.find(":", 0, at)
+        if colon >= 0:
+            spans.append((colon + 1, at))
+    shown: list[str] = []
+    end = 0
+    for start, stop in sorted(spans):
+        if start > end or not shown:
+            shown.append(rest[end:start] + MASK)
+        end = max(end, stop)
+    shown.append(rest[end:])
+    return "".join(shown)
+
+
+# An option inside a URL: ``name=value`` after a ``?`` or ``&``; the value ends at ``&``.
+_OPTION = re.compile(r"([^?&=]*)=([^&]*)")
+
+
+def _secret_option_spans(rest: str) -> list[tuple[int, int]]:
+    """Where the values of secret options are (start, end), at every ``?`` and ``&``."""
+    spans = []
+    for index, char in enumerate(rest):
+        if char not in "?&":
+            continue
+        option = _OPTION.match(rest, index + 1)
+        if option and unquote_plus(option.group(1)).strip().lower() in SECRET_OPTIONS:
+            spans.append(option.span(2))
+    return spans
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,13 @@ def resolve_config(config: str | Mapping[str, Any] | StoreConfig | None = None) 
     if isinstance(config, StoreConfig):
         return config
     if config is None:
-        config = os.environ.get(ENV_URL) or DEFAULT_URL
+        from_env = os.environ.get(ENV_URL)
+        if not from_env:
+            return _from_url(DEFAULT_URL)
+        try:
+            return _from_url(from_env)
+        except ConfigError as exc:  # say where the URL came from: it is not on the command line
+            raise ConfigError(f"${ENV_URL}: {exc}") from exc
     if isinstance(config, str):
         return _from_url(config)
     if isinstance(config, Mapping):
@@ -147,15 +173,15 @@ def _from_url(url: str) -> StoreConfig:
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise _unsupported(f"URL {mask_url(url)!r}")
-    scheme = scheme.lower()
+    scheme = scheme.lower()  # schemes are case-insensitive (RFC 3986), on every backend
     if scheme == "memory":
         if rest:  # memory://anything would open the same empty store: a typo, not a choice
             raise ConfigError(f"a memory URL is just memory://, got {mask_url(url)!r}")
         return StoreConfig("memory", url)
     if scheme in ("sqlite+aiosqlite", "sqlite"):
-        if not url.startswith(("sqlite+aiosqlite:///", "sqlite:///")):
+        if not rest.startswith("/"):
             raise ConfigError(f"SQLite URLs look like {SUPPORTED_URLS[1]}, got {mask_url(url)!r}")
-        url = "sqlite+aiosqlite:///" + url.split(":///", 1)[1]
+        url = "sqlite+aiosqlite:///" + rest[1:]
         _url_options("sqlite", url)
         if not url.removeprefix("sqlite+aiosqlite:///").partition("?")[0]:
             # SQLite would open a throw-away database that a migrate "fills" and loses
@@ -167,9 +193,11 @@ def _from_url(url: str) -> StoreConfig:
     if scheme in ("postgresql+asyncpg", "postgresql", "postgres"):
         url = "postgresql+asyncpg://" + rest
         _url_options("postgresql", url)
+        _check_port(url)
         return StoreConfig("postgresql", url)
     if scheme == "dynamodb":
-        return StoreConfig("dynamodb", url, _url_options("dynamodb", url))
+        url = "dynamodb://" + rest
+        return StoreConfig("dynamodb", url, _dynamodb_options(url))
     raise _unsupported(f"URL scheme {scheme!r}")
 
 
@@ -212,6 +240,39 @@ def _url_options(backend: str, url: str) -> dict[str, str]:
             times = sum(1 for other, _ in pairs if other == name)
             raise ConfigError(f"URL option {shown} given {times} times in {masked!r}")
         options[name] = value
+    return options
+
+
+def _check_port(url: str) -> None:
+    """A port outside 1 … 65535 is a typo: refused here, not by the driver at connect time."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        port = make_url(url).port
+    except Exception:  # malformed: engine.py refuses it with its own message
+        return
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"port {port} is not 1 … 65535 in {mask_url(url)!r}")
+
+
+def _dynamodb_options(url: str) -> dict[str, str]:
+    """A DynamoDB URL is ``dynamodb://?option=value&…``: the endpoint is an option. A host or
+    path after ``dynamodb://`` (``dynamodb://localhost:8000``) would be ignored and the store
+    would talk to AWS itself; an empty option (``endpoint_url=``) would fall back to the
+    default the same way. Both are refused (an empty ``table_prefix=`` means no prefix)."""
+    place = url.removeprefix("dynamodb://").partition("?")[0]
+    if place:
+        raise ConfigError(
+            f"a DynamoDB URL has no host or path ({place!r} in {mask_url(url)!r}); give the "
+            "endpoint as an option: dynamodb://?endpoint_url=http://HOST:PORT&region=…"
+        )
+    options = _url_options("dynamodb", url)
+    empty = [name for name, value in options.items() if not value and name != "table_prefix"]
+    if empty:
+        raise ConfigError(
+            f"URL option {empty[0]!r} is empty in {mask_url(url)!r}; give a value or leave the "
+            "option out for its default"
+        )
     return options
 
 
