@@ -5,6 +5,7 @@ entity type), and yields one ``Parsed`` per record: the entity, or why it is inv
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,9 @@ from .orb import SECTIONS, from_orb
 from .records import FORMAT_HEADER, TYPES_BY_NAME, record_key, record_to_entity
 
 FORMATS = ("jsonl", "orb-json")
+# A UTF-8 byte order mark (Windows editors write one): allowed at the start of a file and
+# ignored there, as RFC 8259 permits; anywhere else it is text that is not JSON.
+BOM = b"\xef\xbb\xbf"
 
 
 class SourceError(PersistenceError):
@@ -78,6 +82,9 @@ def strict_loads(text: str) -> Any:
         raise BadJson(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
     except RecursionError as exc:
         raise BadJson("JSON nested too deeply to read") from exc
+    except ValueError as exc:  # int's limit on digits (4300 by default), not a syntax error
+        limit = sys.get_int_max_str_digits()
+        raise BadJson(f"an integer has more than {limit} digits, too many to read") from exc
     if repeated:  # only then walk the document to say where
         raise BadJson(_find_duplicate(document) or "duplicate key")
     return document
@@ -106,7 +113,7 @@ class JsonLinesSource:
         """Line 1 is the header, and its format_version one this package reads: a file from a
         newer package is refused whole, as a newer database is refused for writes."""
         with self.path.open("rb") as handle:
-            first = handle.readline()
+            first = handle.readline().removeprefix(BOM)
         expected = json.dumps(FORMAT_HEADER)
         try:
             header = strict_loads(first.decode("utf-8")) if first.strip() else None
@@ -136,6 +143,8 @@ class JsonLinesSource:
         # (a text-mode file would raise UnicodeDecodeError from the middle of the loop).
         with self.path.open("rb") as handle:
             for number, raw in enumerate(handle, 1):
+                if number == 1:
+                    raw = raw.removeprefix(BOM)
                 if not raw.strip():
                     continue
                 parsed = self._parse(number, raw)
@@ -199,7 +208,7 @@ class OrbSource:
 
     def _load(self, file: Path) -> None:
         try:
-            document = strict_loads(file.read_text(encoding="utf-8"))
+            document = strict_loads(file.read_bytes().removeprefix(BOM).decode("utf-8"))
         except BadJson as exc:
             raise SourceError(f"{file}: {exc}") from exc
         except UnicodeDecodeError as exc:
