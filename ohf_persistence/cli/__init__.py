@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import select
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..config import ENV_URL, mask_text
+from ..config import ENV_URL, MASK, mask_text
 from ..domain import PersistenceError
 from . import bench_cmd, data_cmds, demo, schema_cmds
 
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        for log_handler in logging.getLogger().handlers:
+            log_handler.addFilter(_SecretsFilter(given_urls(args)))
     handler: Handler = args.func
     try:
         code = asyncio.run(handler(args))
@@ -73,6 +76,39 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# botocore's DEBUG lines carry the request headers and the canonical request: the session
+# token travels in x-amz-security-token (a credential, like a password).
+_TOKEN_HEADER = re.compile(r"""(x-amz-security-token['"]?\s*[:=]\s*b?['"]?)([^'"\s,}]+)""", re.I)
+_CREDENTIAL_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+class _SecretsFilter(logging.Filter):
+    """--debug shows every library's DEBUG lines; none may show a secret: the passwords of the
+    URLs the command was given (anywhere in the line), AWS session tokens and the secret key."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__()
+        self._urls = urls
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message, self._urls)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def mask_secrets(text: str, urls: list[str]) -> str:
+    """``text`` (a log line, a traceback) with the given URLs' passwords, every other URL's
+    password, AWS session tokens and the secret key from the environment hidden."""
+    masked = _TOKEN_HEADER.sub(rf"\g<1>{MASK}", mask_text(text, urls))
+    for name in _CREDENTIAL_VARIABLES:
+        value = os.environ.get(name, "")
+        if len(value) > 3:
+            masked = masked.replace(value, MASK)
+    return masked
 
 
 def _fill_closed_streams() -> set[str]:
@@ -98,13 +134,11 @@ def _fill_closed_streams() -> set[str]:
 
 
 def _fail(args: argparse.Namespace, exc: BaseException) -> int:
-    if args.debug:
-        traceback.print_exc()
+    urls = given_urls(args)
+    if args.debug:  # the whole chain, its messages masked like every other line we print
+        print(mask_secrets(traceback.format_exc(), urls), file=sys.stderr, end="")
     message = "; ".join(str(exc).splitlines()) or type(exc).__name__
-    print(
-        f"ohf-persistence {args.command}: error: {mask_text(message, given_urls(args))}",
-        file=sys.stderr,
-    )
+    print(f"ohf-persistence {args.command}: error: {mask_text(message, urls)}", file=sys.stderr)
     return 1
 
 

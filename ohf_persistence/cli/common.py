@@ -67,8 +67,11 @@ def shown(config: StoreConfig) -> str:
     return mask_url(config.url)
 
 
-def emit_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=True, default=str))
+def emit_json(value: Any, *, stderr: bool = False) -> None:
+    print(
+        json.dumps(value, indent=2, sort_keys=True, default=str),
+        file=sys.stderr if stderr else sys.stdout,
+    )
 
 
 def progress(label: str) -> Progress:

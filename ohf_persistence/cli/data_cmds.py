@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,10 @@ from typing import Any
 from ..config import StoreConfig, open_store
 from ..domain import MachineStatus, RequestStatus, RequestType, SchemaNewerThanCode
 from ..interop import FORMATS, ImportRefused, copy_store, export_store, import_file
+from ..interop.exporter import ExportTargetError
+from ..interop.orb import SECTIONS
 from ..ports import Store
+from ..query import MAX_PAGE_SIZE
 from ..text import table
 from .common import (
     common_options,
@@ -48,8 +52,24 @@ def register(sub: Any) -> None:
     p.add_argument("--from", "--url", dest="source", help="source URL (default: as --url)")
     p.add_argument("--to", dest="target", required=True, help="target URL")
     p.add_argument("--merge", action="store_true", help="copy into a non-empty target")
-    p.add_argument("--page-size", type=int, default=500, help="entities per page (default 500)")
+    p.add_argument(
+        "--page-size",
+        type=_page_size,
+        default=500,
+        help=f"entities per page, 1 … {MAX_PAGE_SIZE} (default 500)",
+    )
     p.set_defaults(func=copy)
+
+
+def _page_size(text: str) -> int:
+    """--page-size: bad usage (exit 2) unless an int a page may hold."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"must be an int from 1 to {MAX_PAGE_SIZE}, got {text!r}")
+    return value
 
 
 def _format(path: str, fmt: str | None) -> str:
@@ -139,6 +159,7 @@ async def export(args: argparse.Namespace) -> int:
             f"--split is ORB's one-file-per-section layout: it needs --format orb-json, not {fmt}"
         )
     config = store_config(args.url, must_exist=True)
+    _refuse_own_database(config, args.path, split=args.split)
     store = await _open_for_reading(config)
     try:
         result = await export_store(
@@ -147,11 +168,42 @@ async def export(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     if args.json:
-        emit_json({"url": shown(config), **result})
+        # with PATH "-" stdout carries the data: the report goes to stderr, after it
+        emit_json({"url": shown(config), **result}, stderr=args.path == "-")
     elif args.path != "-":
         counts = ", ".join(f"{n} {name}s" for name, n in result["counts"].items())
         print(f"exported {counts} from {shown(config)} to {args.path} ({fmt})")
     return 0
+
+
+def _refuse_own_database(config: StoreConfig, path: str, *, split: bool) -> None:
+    """An export written over the SQLite file it reads (``export ohf.db --format jsonl``, also
+    through a symlink or a hard link, or over its -wal / -shm / -journal file) would replace the
+    database with its own export: refused before anything is opened."""
+    database = sqlite_file(config)
+    if database is None or path == "-":
+        return
+    targets = [Path(path) / f"{name}.json" for name in SECTIONS] if split else [Path(path)]
+    for companion in ("", "-wal", "-shm", "-journal"):
+        own = Path(f"{database}{companion}")
+        for target in targets:
+            if _same_file(own, target):
+                raise ExportTargetError(
+                    f"cannot export to {target}: it is "
+                    + (
+                        "the database"
+                        if not companion
+                        else f"the {companion[1:]} file of the database"
+                    )
+                    + f" being exported ({shown(config)}); nothing was changed"
+                )
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # either is missing: the same path once resolved, or not the same file
+        return os.path.realpath(one) == os.path.realpath(other)
 
 
 async def import_(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ...config import ConfigError, StoreConfig
+from ...config import ConfigError, StoreConfig, mask_url
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_PREFIX = "ohf_"
@@ -71,7 +71,16 @@ def settings_from_config(config: StoreConfig) -> DynamoSettings:
     if endpoint is not None:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"DynamoDB endpoint_url must be an http(s) URL, got {endpoint!r}")
+            raise ConfigError(
+                f"DynamoDB endpoint_url must be an http(s) URL, got {mask_url(endpoint)!r}"
+            )
+        if "@" in parts.netloc:
+            # DynamoDB signs requests with AWS credentials; a user:password here would only
+            # travel into botocore's messages and logs, which print the endpoint as given
+            raise ConfigError(
+                "DynamoDB endpoint_url must not hold a user or password (requests are signed "
+                f"with AWS credentials), got {mask_url(endpoint)!r}"
+            )
     prefix = options.get("table_prefix", DEFAULT_PREFIX)
     names = {
         kind: options.get(f"{kind}_table") or f"{prefix}{kind}"
