@@ -107,6 +107,13 @@ class Backend:
         work = loop.run_in_executor(self._pool, functools.partial(fn, *args))
         try:
             return await asyncio.wait_for(work, self.settings.call_timeout)
+        except asyncio.CancelledError:
+            # close() cancels the calls still queued: theirs is a closed store, not a cancelled
+            # task (a CancelledError the caller did not ask for would stop its task)
+            task = asyncio.current_task()
+            if self._closed and work.cancelled() and not (task and task.cancelling()):
+                raise StoreClosed(f"the dynamodb store was closed before {operation} ran") from None
+            raise
         except TimeoutError as exc:
             # The worker thread ends on botocore's own timeouts; the caller does not wait.
             raise BackendUnavailable(
