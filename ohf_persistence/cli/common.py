@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import ENV_URL, StoreConfig, mask_text, mask_url, resolve_config
+from ..config import ENV_URL, ConfigError, StoreConfig, mask_text, mask_url, resolve_config
 from ..domain import PersistenceError, SchemaOutOfDate
 from ..interop import Progress
 
@@ -43,6 +43,13 @@ def store_config(url: str | None, *, must_exist: bool = False) -> StoreConfig:
     path."""
     config = resolve_config(url)
     path = sqlite_file(config)
+    if path is not None and path.exists() and not path.is_file():
+        # a folder, a FIFO, a device: SQLite would fail with "disk I/O error" after leaving a
+        # "-journal" file beside it (``/dev/null-journal``)
+        raise ConfigError(
+            f"{path} is not a regular file, so it cannot be a SQLite database (nothing was "
+            "changed); give the path of a database file"
+        )
     if must_exist and path is not None and not path.exists():
         raise SchemaOutOfDate(
             f"no SQLite database at {path} (nothing was created); check the path, or create "
