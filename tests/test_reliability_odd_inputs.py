@@ -466,3 +466,41 @@ def test_an_export_over_its_own_database_is_refused(
     code, out, _err = cli(capsys, "stats", "--json", "--url", url)
     assert code == 0
     assert json.loads(out)["machines"]["total"] == 2
+
+
+# --------------------------------------------------------------------------------------------
+# 8. A SQLite "database" that is a folder, a FIFO or a device
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+@pytest.mark.parametrize(
+    "command", [["stats"], ["migrate"], ["current"], ["export", "OUT"], ["import", "IN"]]
+)
+def test_a_sqlite_path_that_is_not_a_regular_file_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str, command: list[str]
+) -> None:
+    """SQLite opened it and failed with "disk I/O error", leaving a "-journal" file beside it
+    (``stats --url sqlite:////dev/null`` created /dev/null-journal)."""
+    folder = tmp_path / "here"
+    folder.mkdir()
+    if kind == "folder":
+        path = folder / "db"
+        path.mkdir()
+    elif kind == "fifo":
+        path = folder / "db"
+        os.mkfifo(path)
+    else:  # a character device whose folder we may not write into: nothing is opened
+        path = Path("/dev/null")
+    source = tmp_path / "in.jsonl"
+    source.write_text(f"{HEADER}\n{_record('t-1')}\n")
+    argv = [
+        str(tmp_path / "o.jsonl") if a == "OUT" else str(source) if a == "IN" else a
+        for a in command
+    ]
+    before = sorted(os.listdir(folder)), sorted(os.listdir("/dev"))
+    code, _out, err = cli(capsys, *argv, "--url", f"sqlite+aiosqlite:///{path}")
+    assert code == 1
+    assert f"{path} is not a regular file, so it cannot be a SQLite database" in one_line_error(err)
+    assert (sorted(os.listdir(folder)), sorted(os.listdir("/dev"))) == before
+    assert not (tmp_path / "o.jsonl").exists()
