@@ -65,7 +65,8 @@ def test_a_raw_secret_option_value_is_hidden_whatever_it_holds(
 ) -> None:
     assume("&" not in value)  # a raw "&" ends the option for every parser
     url = f"postgresql+asyncpg://{host}?{before}{option}={value}{after}"
-    assume(value not in url.replace(value, ""))  # the value is not also part of the rest
+    masked = f"postgresql+asyncpg://{host}?{before}{option}=***{after}"
+    assume(value not in masked)  # the value is not also part of the rest of the URL
     shown = mask_url(url)
     assert value not in shown, shown
     assert "***" in shown
