@@ -505,3 +505,27 @@ def test_a_sqlite_path_that_is_not_a_regular_file_is_refused(
     assert f"{path} is not a regular file, so it cannot be a SQLite database" in one_line_error(err)
     assert (sorted(os.listdir(folder)), sorted(os.listdir("/dev"))) == before
     assert not (tmp_path / "o.jsonl").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# 9. A JSON Lines record with version 0 (an import keeps every record's version)
+# --------------------------------------------------------------------------------------------
+
+
+@persistent
+def test_a_jsonl_record_with_version_0_is_an_invalid_record(
+    capsys: pytest.CaptureFixture[str], url_factory: UrlFactory, tmp_path: Path
+) -> None:
+    """It was stored as a new entity with version 1: export → import → export differed, and a
+    --merge of the same file then reported "kept the target's template: target is newer"."""
+    url = asyncio.run(url_factory())
+    zero = json.dumps({"type": "template", "id": "t-0", "version": 0, "data": {}})
+    path = tmp_path / "zero.jsonl"
+    path.write_text(f"{HEADER}\n{_record('t-1')}\n{zero}\n")
+    code, _out, err = cli(capsys, "import", str(path), "--url", url)
+    assert code == 1
+    assert "line 3: template 't-0': version 0 is not a stored version" in err
+    assert asyncio.run(_template_ids(url)) == []
+    code, _out, err = cli(capsys, "import", str(path), "--skip-invalid", "--url", url)
+    assert code == 0, err
+    assert asyncio.run(_template_ids(url)) == ["t-1"]

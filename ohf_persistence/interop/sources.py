@@ -175,6 +175,17 @@ class JsonLinesSource:
             return Parsed(where, kind, key, None, str(exc))
         except RecursionError:  # a value nested deeper than validation can walk
             return Parsed(where, kind, key, None, "a value is nested too deeply")
+        if entity.version < 1:
+            # every stored entity has version 1 or more, and an import keeps the record's
+            # version: 0 would be written as a new entity (version 1), so that the file and the
+            # store disagree and a --merge of the same file reports the store as newer
+            return Parsed(
+                where,
+                kind,
+                entity.key,
+                None,
+                "version 0 is not a stored version (a record's version is 1 or more)",
+            )
         return Parsed(where, kind, entity.key, entity)
 
 
