@@ -529,3 +529,19 @@ def test_a_jsonl_record_with_version_0_is_an_invalid_record(
     code, _out, err = cli(capsys, "import", str(path), "--skip-invalid", "--url", url)
     assert code == 0, err
     assert asyncio.run(_template_ids(url)) == ["t-1"]
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("B.JSONL", "jsonl"), ("orb.Json", "orb-json")])
+def test_upper_case_extensions_tell_the_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, fmt: str
+) -> None:
+    """`export backup.JSONL` was bad usage ("cannot tell the format"), as was its import."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    assert cli(capsys, "demo", "--machines", "2", "--returns", "1", "--url", url)[0] == 0
+    path = tmp_path / name
+    code, out, err = cli(capsys, "export", str(path), "--url", url)
+    assert code == 0, err
+    assert out.strip().endswith(f"({fmt})")
+    code, out, err = cli(capsys, "import", str(path), "--url", "memory://")
+    assert code == 0, err
+    assert f"({fmt})" in out

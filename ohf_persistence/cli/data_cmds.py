@@ -75,9 +75,10 @@ def _page_size(text: str) -> int:
 def _format(path: str, fmt: str | None) -> str:
     if fmt:
         return fmt
-    if path.endswith(".jsonl"):
+    suffix = path.lower()  # ORB.JSON, backup.JSONL: extensions are case-insensitive
+    if suffix.endswith(".jsonl"):
         return "jsonl"
-    if path.endswith(".json") or Path(path).is_dir():
+    if suffix.endswith(".json") or Path(path).is_dir():
         return "orb-json"
     raise argparse.ArgumentTypeError(f"cannot tell the format of {path!r}: give --format")
 
