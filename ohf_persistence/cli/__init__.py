@@ -93,7 +93,10 @@ class _SecretsFilter(logging.Filter):
         self._urls = urls
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's malformed record: the handler reports it as ever
+            return True
         masked = mask_secrets(message, self._urls)
         if masked != message:
             record.msg, record.args = masked, None
