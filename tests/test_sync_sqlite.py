@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -202,3 +204,23 @@ def test_threads_migrating_at_once_each_get_a_migrated_store(tmp_path: Path) -> 
         t.join(120)
     assert errors == []
     assert counts == [1] * 6
+
+
+def test_a_sync_sqlite_call_imports_no_aiosqlite_and_starts_no_thread(tmp_path: Path) -> None:
+    # A fresh process, as Host Factory runs ORB: opening an existing file and answering a call
+    # needs neither aiosqlite's worker thread nor the background loop (docs/sql.md, "Speed").
+    url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+    sync.open_store(url, migrate=True).close()
+    code = f"""
+import sys, threading
+from ohf_persistence import sync
+with sync.open_store({url!r}) as store:
+    assert store.machines.get_by_id("i-1") is None
+heavy = ("aiosqlite", "alembic", "sqlalchemy.ext.asyncio", "sqlalchemy.orm")
+print(sorted(m for m in sys.modules if m.startswith(heavy)), threading.active_count())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "1"]
