@@ -93,7 +93,10 @@ def storage_maker(backend: str, request: pytest.FixtureRequest, tmp_path: Path) 
     assert backend == "dynamodb"
 
     def dynamodb(moto: MotoServer, install: OrbInstall) -> dict[str, Any]:
-        url = f"dynamodb://?region={REGION}&endpoint_url={moto.endpoint}&table_prefix=orbcli_"
+        url = (
+            f"dynamodb://?region={REGION}&endpoint_url={moto.endpoint}&table_prefix=orbcli_"
+            "&timeout=30"  # moto under load: see tests/backends/dynamodb.py
+        )
         install.ohf("migrate", "--url", url).check()
         return ohf_storage(url)
 

@@ -221,7 +221,7 @@ async def test_dynamodb_silent_endpoint_with_default_deadline(moto_endpoint: str
     target = make_url(moto_endpoint.replace("http://", "sqlite://"))
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 0)
     proxy.up()
-    url = dynamodb_url(f"http://127.0.0.1:{proxy.port}", fresh_prefix())
+    url = dynamodb_url(f"http://127.0.0.1:{proxy.port}", fresh_prefix(), moto_deadline=False)
     try:
         async with open_store(url, migrate=True) as store:
             await _seed(store)

@@ -45,8 +45,16 @@ def require_loopback(endpoint: str) -> str:
     return endpoint
 
 
-def dynamodb_url(endpoint: str, prefix: str, **options: str) -> str:
+# moto on a loaded 2-core machine can take longer than the product's 4 s call deadline (meant
+# for real DynamoDB): test stores get a longer one. The deadline itself is tested with the
+# default (test_reliability_outages.py passes moto_deadline=False) and with timeout=1.
+MOTO_DEADLINE_SECONDS = "30"
+
+
+def dynamodb_url(endpoint: str, prefix: str, *, moto_deadline: bool = True, **options: str) -> str:
     query = {"region": "us-east-1", "endpoint_url": require_loopback(endpoint)}
+    if moto_deadline:
+        query["timeout"] = MOTO_DEADLINE_SECONDS
     query.update(table_prefix=prefix, **options)
     return "dynamodb://?" + urlencode(query)
 
