@@ -18,7 +18,7 @@ from sqlalchemy.engine import Dialect
 
 from ...domain.entities import ENUM_FIELDS
 from ...ports import E
-from .internals import json_dumps, json_scan, result_processor
+from .internals import JSON_SCAN, json_dumps, result_processor
 from .models import TABLES
 from .types import JSONValue, UTCDateTime, pg_json_dumps
 
@@ -41,15 +41,50 @@ class Codec(Generic[E]):
         for name, enum in ENUM_FIELDS.get(entity.ENTITY_TYPE, {}).items():
             members: list[StrEnum] = list(cast(type[StrEnum], enum))
             self._enums.append((name, {m.value: m for m in members}))
+        self._sqlite = dialect.name == "sqlite"
+        # Columns by how a stored value becomes a field value (JSON text, a timestamp, other).
+        self._json: list[str] = []
+        self._times: list[str] = []
         self._converting: list[tuple[str, Callable[[Any], Any]]] = []
         for column in self.table.c:
-            convert = _converter(column.type, dialect)
-            if convert is not None:
-                self._converting.append((column.name, convert))
+            if isinstance(column.type, JSONValue):
+                self._json.append(column.name)
+            elif isinstance(column.type, UTCDateTime):
+                self._times.append(column.name)
+            else:
+                convert = _converter(column.type, dialect)
+                if convert is not None:
+                    self._converting.append((column.name, convert))
 
     def entity_of(self, row: Sequence[Any]) -> E:
-        """An entity from a driver row (columns in table order)."""
+        """An entity from a driver row (columns in table order): what SQLAlchemy's result
+        processing gives, written out per kind of column instead of a function call per value
+        (this runs for every column of every row read). SQLite timestamps are fixed-width
+        naive UTC text (types.UTCDateTime): the suffix makes the C parser attach UTC itself;
+        asyncpg decodes timestamptz in datetime.UTC, except +-infinity (naive min / max)."""
         values = dict(zip(self.names, row, strict=True))
+        for name in self._json:  # stored as text on both databases (see queries.py)
+            text = values[name]
+            if text is None:
+                continue
+            if text == "{}":  # most stored dicts and lists are empty: no decoder for them
+                values[name] = {}
+            elif text == "[]":
+                values[name] = []
+            else:
+                value, end = JSON_SCAN(text, 0)
+                # Trailing data: the full decoder reports or handles it.
+                values[name] = value if end == len(text) else json.loads(text)
+        if self._sqlite:
+            for name in self._times:
+                text = values[name]
+                if text is not None:
+                    values[name] = datetime.fromisoformat(text + "+00:00")
+        else:
+            for name in self._times:
+                value = values[name]
+                if value is not None and value.tzinfo is not UTC:
+                    values[name] = _utc(value)
         for name, convert in self._converting:
             value = values[name]
             if value is not None:
@@ -121,33 +156,10 @@ def _sqlite_when_text(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")
 
 
-def _json_text(text: str) -> Any:
-    # Most stored dicts and lists are empty: skip the decoder for them.
-    if text == "{}":
-        return {}
-    if text == "[]":
-        return []
-    value, end = json_scan(text)
-    if end != len(text):  # trailing data: let the full decoder report or handle it
-        return json.loads(text)
-    return value
-
-
-def _sqlite_when(text: str) -> datetime:
-    # Stored as fixed-width naive UTC text (see types.UTCDateTime); the suffix makes the C
-    # parser attach UTC itself.
-    return datetime.fromisoformat(text + "+00:00")
-
-
 def _converter(kind: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The conversion of a column that is neither JSON nor a timestamp (see entity_of)."""
     sqlite = dialect.name == "sqlite"
     impl = kind.dialect_impl(dialect)
-    if isinstance(kind, UTCDateTime):
-        # asyncpg decodes timestamptz in datetime.UTC, except +-infinity (naive min / max).
-        return _sqlite_when if sqlite else _utc
-    if isinstance(kind, JSONValue):
-        # Text on both databases (queries.py reads PostgreSQL's JSON columns as text).
-        return _json_text
     if isinstance(impl, Boolean):
         return bool if sqlite else None
     return result_processor(kind, dialect)

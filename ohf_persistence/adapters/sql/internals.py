@@ -37,13 +37,14 @@ def ddl_if_dialect(index: Any) -> str | None:
     return getattr(getattr(index, "_ddl_if", None), "dialect", None)
 
 
-# The C scanner behind ``json.loads`` without its wrapper (type checks, whitespace skipping).
-_SCAN: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+# The C scanner behind ``json.loads`` without its wrapper (type checks, whitespace skipping):
+# ``JSON_SCAN(text, 0)`` is ``json_scan(text)`` without the Python call around it.
+JSON_SCAN: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def json_scan(text: str) -> tuple[Any, int]:
     """``(value, end)`` of the JSON document starting at ``text[0]``."""
-    result: tuple[Any, int] = _SCAN(text, 0)
+    result: tuple[Any, int] = JSON_SCAN(text, 0)
     return result
 
 
