@@ -350,7 +350,8 @@ class BaseRepository(Generic[E]):
         private = self._storage.keeps_rows
         for start in range(0, len(batch), step):
             # A private batch, thrown away after the write: on failure only the stamps go back.
-            tracker, staged = SaveTracker(), Staged()
+            tracker = SaveTracker()
+            staged: Staged = {}
             try:
                 chunk = batch[start : start + step]
                 self._stage_into(staged, staged.__setitem__, chunk, None, None, tracker, private)
