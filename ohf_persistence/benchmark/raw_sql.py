@@ -56,6 +56,14 @@ def column_names() -> tuple[str, ...]:
     return tuple(TABLES[Machine].c.keys())
 
 
+def store_tables() -> list[str]:
+    """The store's own tables (templates, requests, machines)."""
+    from ..adapters.sql.models import TABLES
+    from ..domain.entities import ENTITY_TYPES
+
+    return [TABLES[cls].name for cls in ENTITY_TYPES]
+
+
 def plain_rows(w: Workload) -> list[Row]:
     """The workload's machines as the dicts a raw-driver user starts from (untimed)."""
     rows = []
@@ -125,6 +133,11 @@ class RawDriver(ABC):
 
     @abstractmethod
     async def delete(self, key: str) -> bool: ...
+
+    async def tidy(self) -> None:
+        """Make the store's tables (``store_tables()``, same database) start the run as tidy as
+        the baseline's new table: nothing to do on SQLite, which frees deleted rows at once."""
+        return None
 
     @abstractmethod
     async def delete_range(self, low: str, high: str) -> int:

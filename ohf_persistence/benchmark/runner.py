@@ -160,6 +160,7 @@ async def run_bench(
             if raw is not None:
                 await raw.open()
                 await raw.create()
+                await raw.tidy()
             await _run(store, raw, w, report, bar)
         finally:
             await _cleanup(store, raw, w)
