@@ -62,12 +62,15 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str], command: str | None
         ["migrate", "--no-such-option"],
         ["import", "data.txt", "--url", "memory://"],
         ["demo", "--machines", "3", "--returns", "5", "--url", "memory://"],
+        ["demo", "--machines", "0", "--url", "memory://"],
+        ["demo", "--machines", "99999999999", "--url", "memory://"],
     ],
 )
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    code, _, err = cli(capsys, *argv)
+    code, out, err = cli(capsys, *argv)
     assert code == 2
     assert "usage:" in err and "Traceback" not in err
+    assert "template" not in out  # refused before the demo wrote anything
 
 
 @pytest.mark.parametrize(

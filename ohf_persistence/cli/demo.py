@@ -24,6 +24,7 @@ from .common import common_options, shown, store_config
 T = TypeVar("T")
 # DynamoDB's TransactWriteItems limit (100) minus the request saved in the same unit of work
 DYNAMODB_MAX_MACHINES = 99
+MAX_MACHINES = 100_000  # a demo, not a load test (that is `bench`); its machines stay stored
 
 SAMPLE_TEMPLATES = [
     Template(
@@ -139,6 +140,11 @@ async def _upsert_templates_once(store: Store) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.machines <= MAX_MACHINES:
+        # checked before anything is written (a huge count failed after the templates)
+        raise argparse.ArgumentTypeError(
+            f"--machines must be 1 … {MAX_MACHINES:,} (for volume, use `ohf-persistence bench`)"
+        )
     if not 1 <= args.returns <= args.machines:
         raise argparse.ArgumentTypeError("need 1 <= --returns <= --machines")
     config = store_config(args.url)
