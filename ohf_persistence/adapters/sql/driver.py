@@ -159,7 +159,7 @@ class Connection:
         raise NotImplementedError
 
     async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
-        """One statement; the rows it changed (SQLite statements say so with RETURNING)."""
+        """One statement; the number of rows it changed."""
         raise NotImplementedError
 
     async def run(self, compiled: Compiled, values: Mapping[str, Any]) -> None:
@@ -201,12 +201,18 @@ class SqliteConnection(Connection):
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
-    # The two primitives every statement goes through (DirectSqliteConnection runs them here).
+    # The three primitives every statement goes through (DirectSqliteConnection runs them here).
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await self.raw.execute_fetchall(sql, params))
 
     async def _many(self, sql: str, rows: list[Any]) -> None:
         await self.raw.executemany(sql, rows)
+
+    async def _changed(self, sql: str, params: Sequence[Any]) -> int:
+        # One hop; the row count is read from the cursor afterwards (no RETURNING: producing
+        # and fetching a returned row costs SQLite about 10 µs per statement).
+        cursor = await self.raw.execute(sql, params)
+        return int(cursor.rowcount)
 
     async def fetch(self, compiled: Compiled, values: Mapping[str, Any]) -> list[Any]:
         return await self._all(compiled.sql, compiled.params(values))
@@ -215,8 +221,7 @@ class SqliteConnection(Connection):
         return await self._all(sql)
 
     async def execute(self, compiled: Compiled, values: Mapping[str, Any]) -> int:
-        # One statement: it RETURNs a row per changed row (queries.py).
-        return len(await self._all(compiled.sql, compiled.params(values)))
+        return await self._changed(compiled.sql, compiled.params(values))
 
     async def run(self, compiled: Compiled, values: Mapping[str, Any]) -> None:
         await self._all(compiled.sql, compiled.params(values))
@@ -268,6 +273,9 @@ class DirectSqliteConnection(SqliteConnection):
 
     async def _many(self, sql: str, rows: list[Any]) -> None:
         self.raw.executemany(sql, rows)
+
+    async def _changed(self, sql: str, params: Sequence[Any]) -> int:
+        return int(self.raw.execute(sql, params).rowcount)
 
     async def close(self) -> None:
         self.raw.close()

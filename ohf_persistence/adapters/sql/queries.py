@@ -4,8 +4,8 @@ A shape is what changes the SQL text (which filters, which operators, how many I
 whether a limit applies); values are always bound parameters, so a handful of compiled
 statements serve every call. This is the only place that turns conditions into SQL.
 
-Statements run with ``Connection.execute`` (which reports changed rows) carry
-``RETURNING key`` on SQLite: counting the returned rows is the row count, in one thread hop.
+Guarded single-row writes run with ``Connection.execute``, which reports the rows changed (the
+driver's row count: asyncpg's status line, sqlite3's ``cursor.rowcount``).
 """
 
 from __future__ import annotations
@@ -105,20 +105,20 @@ class Queries(Generic[E]):
     @cached_property
     def insert_new(self) -> Compiled:
         statement = self._insert().on_conflict_do_nothing(index_elements=[self.key])
-        return self._compile(self._counted(statement), self.names)
+        return self._compile(statement, self.names)
 
     @cached_property
     def update_versioned(self) -> Compiled:
-        statement = self._counted(update(self.table).where(self._versioned))
+        statement = update(self.table).where(self._versioned)
         return self._compile(statement, self._changeable)
 
     @cached_property
     def delete_one(self) -> Compiled:
-        return self._compile(self._counted(delete(self.table).where(self.key == self._k)))
+        return self._compile(delete(self.table).where(self.key == self._k))
 
     @cached_property
     def delete_versioned(self) -> Compiled:
-        return self._compile(self._counted(delete(self.table).where(self._versioned)))
+        return self._compile(delete(self.table).where(self._versioned))
 
     # Batches inside a transaction (checked beforehand).
     @cached_property
@@ -147,9 +147,6 @@ class Queries(Generic[E]):
         from sqlalchemy.dialects import postgresql
 
         return postgresql.insert(self.table)
-
-    def _counted(self, statement: Any) -> Any:
-        return statement.returning(self.key) if self.sqlite else statement
 
     def _compile(self, statement: Any, column_keys: Sequence[str] | None = None) -> Compiled:
         return Compiled(statement, self.dialect, column_keys, self._binder)
@@ -342,7 +339,7 @@ class Queries(Generic[E]):
                     .where(table.c.status.in_(allowed))
                     .values(values)
                 )
-                return self._counted(statement)
+                return statement
 
             # Targets with as many sources share one statement.
             compiled = self._cached(("status", len(names), note_field), build)
