@@ -5,8 +5,9 @@ itself) lent by a ``DirectPool``: their async methods never suspend, so ``sync.p
 call to completion in the caller's thread, with no event loop and no thread hop per statement.
 Everything above them (repositories, writes, error translation) is the same code either way.
 
-SQLAlchemy writes every statement (compiled once per shape, see ``queries.py``) and its type
-processors convert every bound value; the statements then run straight on aiosqlite / asyncpg.
+SQLAlchemy writes every statement (compiled once per shape, see ``queries.py`` and
+``compiled.py``) and its type processors convert every bound value; the statements then run
+straight on aiosqlite / asyncpg.
 SQLAlchemy's per-execution work (connection checkout, result objects, greenlet hops) costs
 several times a one-row query, and its asyncio layer imports the ORM, so the engine is only
 built for Alembic and the tests (``engine.Database.engine``).
@@ -29,121 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import operator
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import ClauseElement
-
 from ...domain.errors import BackendUnavailable, StoreClosed
-from .internals import Processor, bind_processors, sqlite_connection, sqlite_worker_stopped
-
-Binder = Callable[[str, Any], Processor | None]
-
-
-class Compiled:
-    """SQL text plus, per positional parameter, its name and bind conversion."""
-
-    __slots__ = ("_convert", "_defaults", "_get", "names", "sql")
-
-    def __init__(
-        self,
-        statement: ClauseElement,
-        dialect: Dialect,
-        column_keys: Sequence[str] | None = None,
-        binder: Binder | None = None,
-    ) -> None:
-        """``column_keys``: INSERT/UPDATE take one parameter per named column, named like it.
-        ``binder(name, type)``: a faster conversion equal to SQLAlchemy's for that parameter
-        (None: keep SQLAlchemy's)."""
-        compiled: Any = statement.compile(
-            dialect=dialect, column_keys=None if column_keys is None else list(column_keys)
-        )
-        self.sql: str = compiled.string
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-        bind = bind_processors(compiled)
-        # Values fixed in the statement itself (literals become parameters too), converted
-        # here once; a JSON null literal stays JSON ``null``, not SQL NULL.
-        self._defaults: dict[str, Any] = {}
-        for name, value in compiled.params.items():
-            if compiled.binds[name].required:
-                continue  # a parameter each call supplies
-            processor = bind.get(name)
-            evaluate_none = getattr(compiled.binds[name].type, "should_evaluate_none", False)
-            if processor is not None and (value is not None or evaluate_none):
-                value = processor(value)
-            self._defaults[name] = value
-        convert: list[tuple[int, Processor]] = []
-        for index, name in enumerate(self.names):
-            if name in self._defaults:
-                continue
-            fast = None if binder is None else binder(name, compiled.binds[name].type)
-            processor = fast or bind.get(name)
-            if processor is not None:
-                convert.append((index, processor))
-        # Only the parameters that need a conversion are visited per call.
-        self._convert = tuple(convert)
-        names = self.names
-        self._get: Callable[[Mapping[str, Any]], list[Any]] = (
-            (lambda values: [values[names[0]]])
-            if len(names) == 1
-            else (lambda values: [])
-            if not names
-            else _getter(names)
-        )
-
-    def params(self, values: Mapping[str, Any]) -> list[Any]:
-        """The positional parameters for ``values`` (by name), converted."""
-        if self._defaults:  # already converted: not in ``_convert``
-            values = {**self._defaults, **values}
-        out = self._get(values)
-        for index, processor in self._convert:
-            value = out[index]
-            if value is not None:
-                out[index] = processor(value)
-        return out
-
-    def rows(self, count: int) -> CompiledRows:
-        """This single-row INSERT as one statement of ``count`` rows."""
-        return CompiledRows(self, count)
-
-
-def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
-    pick = operator.itemgetter(*names)  # one C call for every parameter
-
-    def get(values: Mapping[str, Any]) -> list[Any]:
-        return list(pick(values))
-
-    return get
-
-
-class CompiledRows:
-    """A multi-row ``INSERT ... VALUES (...), (...)`` made from a single-row one."""
-
-    __slots__ = ("_one", "sql")
-
-    def __init__(self, one: Compiled, count: int) -> None:
-        head, _, group = one.sql.partition(" VALUES ")
-        width = len(one.names)
-        if "$1" in group:
-            # Numbered parameters (asyncpg): each row its own numbers, and no ``::TYPE`` casts
-            # (the target columns give the types; the casts only made a long statement longer
-            # to send and to parse, and asyncpg does not cache statements this long).
-            groups = [
-                "(" + ", ".join(f"${row * width + j}" for j in range(1, width + 1)) + ")"
-                for row in range(count)
-            ]
-        else:
-            groups = [group] * count
-        self.sql = f"{head} VALUES {', '.join(groups)}"
-        self._one = one
-
-    def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        params = self._one.params
-        return [value for row in rows for value in params(row)]
+from .compiled import Compiled, CompiledRows
+from .internals import sqlite_connection, sqlite_worker_stopped
 
 
 class Connection:

@@ -24,9 +24,9 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from ...config import ConfigError, StoreConfig, mask_url
 from ...domain.errors import PersistenceError, SchemaOutOfDate
 from .. import BACKENDS
+from .compiled import Compiled
 from .driver import (
     BasePool,
-    Compiled,
     Connection,
     DirectPool,
     DirectSqliteConnection,

@@ -40,7 +40,7 @@ from ...domain.statuses import status_sources
 from ...ports import E
 from ...query import Condition
 from .codec import binder, plain
-from .driver import Compiled, CompiledRows
+from .compiled import Compiled, CompiledRows
 from .models import TABLES
 from .types import JSONValue
 
