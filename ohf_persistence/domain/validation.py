@@ -189,10 +189,7 @@ def plainly_storable(str_lists: Iterable[Any], dicts: Iterable[Any]) -> bool:
             strings += value
             if not _walk(value.values(), 1, strings):
                 return False
-    try:
-        return _UNSTORABLE.search("".join(strings)) is None
-    except TypeError:
-        return False
+    return _all_storable(strings)
 
 
 def _plainly_storable(value: dict[str, Any]) -> bool:
@@ -205,9 +202,14 @@ def _plainly_storable(value: dict[str, Any]) -> bool:
     strings = list(value)  # the keys: join below refuses any that is not a str
     if not _walk(value.values(), 1, strings):
         return False
+    return _all_storable(strings)
+
+
+def _all_storable(strings: list[str]) -> bool:
+    """Every item a str and none holding a character no backend can store (one search)."""
     try:
         return _UNSTORABLE.search("".join(strings)) is None
-    except TypeError:
+    except TypeError:  # an item that is not a str
         return False
 
 
