@@ -38,7 +38,7 @@ def test_bench_reports_every_phase_and_leaves_a_given_store_clean(
     assert report["n"] == 3
     ohf_url = f"ohf:{url}"
     storages = [r["storage"] for r in report["repositories"]]
-    assert storages == ["dict", "json", "ohf-sqlite", ohf_url]
+    assert storages == ["dict", "sqlite3", "json", "ohf-sqlite", ohf_url]
     for result in report["repositories"]:
         assert [p["name"] for p in result["phases"]] == list(PHASES)
         for phase in result["phases"]:
@@ -50,6 +50,7 @@ def test_bench_reports_every_phase_and_leaves_a_given_store_clean(
     work = tmp_path / "work"
     assert (work / "json" / "request_database.json").is_file()
     assert (work / "status-ohf.db").is_file()
+    assert (work / "sqlite3.db").is_file()  # the stdlib-sqlite3 floor really wrote there
     # ...and a store the bench was given gets back what it had: nothing.
     with sync.open_store(url) as store:
         assert store.requests.count() == 0 and store.machines.count() == 0
@@ -69,6 +70,7 @@ def test_bench_text_report_names_every_phase_and_the_floor(tmp_path: Path) -> No
     header = next(line for line in lines if line.startswith("storage"))
     assert header.split() == ["storage", *PHASES]
     assert any(line.startswith("  ohf-sqlite vs dict: save ") for line in lines)
+    assert any(line.startswith("  sqlite3 vs dict: save ") for line in lines)
     assert not any("orb requests status" in line for line in lines)  # skipped as asked
     bad = subprocess.run(
         [sys.executable, "-m", "ohf_persistence.orb.bench", "-n", "0"],

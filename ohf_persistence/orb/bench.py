@@ -11,6 +11,10 @@ Storages:
 
 - ``dict``: ORB's repository over a plain in-process dict strategy: the floor (ORB's own
   serialisation and bookkeeping, no storage at all);
+- ``sqlite3``: the same strategy keeping each ORB record as one JSON text in one SQLite table
+  through the stdlib ``sqlite3`` (the PRAGMAs ``ohf`` uses: WAL, ``synchronous=NORMAL``; one
+  autocommitted statement per call): the least any SQLite storage for ORB pays, with no
+  columns, indexes or versions — its ratio to ``dict`` bounds every SQLite storage's;
 - ``json``: ORB's default storage (one ``request_database.json``, ORB's default backups);
 - ``ohf-sqlite``: storage type ``ohf`` on a fresh SQLite file;
 - ``ohf:<URL>`` for every ``--url`` (PostgreSQL, DynamoDB, …; migrated first, and the
@@ -31,13 +35,14 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +52,7 @@ from ..config import mask_url
 
 PHASES = ("save", "get", "rmw", "delete")
 DICT_STORAGE = "ohf-bench-dict"  # registered in this process only, for the floor
+SQLITE3_STORAGE = "ohf-bench-sqlite3"  # the same strategy over stdlib sqlite3
 
 
 @dataclass
@@ -80,9 +86,50 @@ class StatusResult:
 # Part 1: ORB repositories, one unit of work per operation
 
 
-def _dict_storage_classes() -> tuple[Any, Any]:
-    """ORB's storage port over a dict (the floor) and a unit of work of ORB's repositories on
-    it; built lazily because ORB is an optional dependency."""
+class SqliteRows(MutableMapping[str, dict[str, Any]]):
+    """One entity type's ORB records as JSON texts in one SQLite table, each call one
+    autocommitted statement (stdlib ``sqlite3``, the PRAGMAs ``ohf`` uses)."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str) -> None:
+        self.conn = conn
+        self.table = table
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, data TEXT)")
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value, default=str)
+        self.conn.execute(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", (key, text))
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        row = self.conn.execute(f"SELECT data FROM {self.table} WHERE id = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        record: dict[str, Any] = json.loads(row[0])
+        return record
+
+    def __delitem__(self, key: str) -> None:
+        if self.conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (key,)).rowcount != 1:
+            raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k for (k,) in self.conn.execute(f"SELECT id FROM {self.table}")])
+
+    def __len__(self) -> int:
+        count: int = self.conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
+        return count
+
+
+def sqlite3_tables(path: Path) -> Callable[[str], MutableMapping[str, dict[str, Any]]]:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
+        conn.execute(f"PRAGMA {pragma}")
+    return lambda entity_type: SqliteRows(conn, entity_type)
+
+
+def _dict_storage_classes(
+    rows_for: Callable[[str], MutableMapping[str, dict[str, Any]]] | None = None,
+) -> tuple[Any, Any]:
+    """ORB's storage port over a dict (the floor; or over ``rows_for(entity_type)``) and a
+    unit of work of ORB's repositories on it; built lazily because ORB is optional."""
     from orb.infrastructure.storage.base.strategy import BaseStorageStrategy
     from orb.infrastructure.storage.base.unit_of_work import BaseUnitOfWork
     from orb.infrastructure.storage.repositories.machine_repository import (
@@ -95,13 +142,15 @@ def _dict_storage_classes() -> tuple[Any, Any]:
         TemplateRepositoryImpl,
     )
 
-    tables: dict[str, dict[str, dict[str, Any]]] = {}
+    tables: dict[str, MutableMapping[str, dict[str, Any]]] = {}
 
     class DictStrategy(BaseStorageStrategy):  # type: ignore[misc]  # ORB is untyped
         def __init__(self, entity_type: str = "generic") -> None:
             super().__init__()
             self.entity_type = entity_type
-            self.rows = tables.setdefault(entity_type, {})
+            if entity_type not in tables:
+                tables[entity_type] = {} if rows_for is None else rows_for(entity_type)
+            self.rows = tables[entity_type]
 
         def save(self, entity_id: str, data: dict[str, Any]) -> None:
             self.rows[entity_id] = dict(data)
@@ -160,18 +209,34 @@ def _dict_storage_classes() -> tuple[Any, Any]:
     return DictStrategy, DictUnitOfWork
 
 
-def register_dict_storage() -> None:
+def register_floor_storages() -> None:
+    """``dict`` (one per process) and ``sqlite3`` (one file per ``path`` in its config)."""
     from orb.infrastructure.storage.registry import get_storage_registry
 
     registry = get_storage_registry()
-    if not registry.is_registered(DICT_STORAGE):
-        strategy_cls, uow_cls = _dict_storage_classes()
-        registry.register_storage(
-            storage_type=DICT_STORAGE,
-            strategy_factory=lambda config: strategy_cls(),  # one dict per process
-            config_factory=lambda data: dict(data),
-            unit_of_work_factory=lambda config: uow_cls(),
-        )
+    if registry.is_registered(DICT_STORAGE):
+        return
+    strategy_cls, uow_cls = _dict_storage_classes()
+    registry.register_storage(
+        storage_type=DICT_STORAGE,
+        strategy_factory=lambda config: strategy_cls(),
+        config_factory=lambda data: dict(data),
+        unit_of_work_factory=lambda config: uow_cls(),
+    )
+    by_path: dict[str, tuple[Any, Any]] = {}
+
+    def classes(config: Any) -> tuple[Any, Any]:
+        path = str(config.get_raw_config()["storage"]["sqlite3"]["path"])
+        if path not in by_path:
+            by_path[path] = _dict_storage_classes(sqlite3_tables(Path(path)))
+        return by_path[path]
+
+    registry.register_storage(
+        storage_type=SQLITE3_STORAGE,
+        strategy_factory=lambda config: classes(config)[0](),
+        config_factory=lambda data: dict(data),
+        unit_of_work_factory=lambda config: classes(config)[1](),
+    )
 
 
 def orb_uow_factory(storage: dict[str, Any]) -> Any:
@@ -188,7 +253,7 @@ def orb_uow_factory(storage: dict[str, Any]) -> Any:
     if not get_storage_registry().is_registered("json"):
         register_all_storage_types()
     register()
-    register_dict_storage()
+    register_floor_storages()
     manager = ConfigurationManager(config_dict={"storage": storage})
     factory = UnitOfWorkFactory(manager, LoggingAdapter("unit_of_work"))
     # ORB loads its config (and opens the store) once per process, before any operation: do it
@@ -264,6 +329,7 @@ def storage_configs(work: Path, urls: list[str]) -> dict[str, dict[str, Any]]:
     """Label -> ORB ``storage`` config section, for every storage measured."""
     configs: dict[str, dict[str, Any]] = {
         "dict": {"strategy": DICT_STORAGE},
+        "sqlite3": {"strategy": SQLITE3_STORAGE, "sqlite3": {"path": str(work / "sqlite3.db")}},
         "json": {"strategy": "json", "json_strategy": {"base_path": str(work / "json")}},
         "ohf-sqlite": {
             "strategy": "ohf",
@@ -530,8 +596,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--storages",
-        default="dict,json,ohf-sqlite",
-        help="in-process storages to measure (dict,json,ohf-sqlite); --url adds more",
+        default="dict,sqlite3,json,ohf-sqlite",
+        help="in-process storages to measure (dict,sqlite3,json,ohf-sqlite); --url adds more",
     )
     parser.add_argument("--work-dir", type=Path, help="keep the files here (default: a tmp dir)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -549,7 +615,7 @@ def run(args: argparse.Namespace, work: Path) -> Report:
     configs = storage_configs(work, args.url)
     unknown = set(wanted) - set(configs)
     if unknown:
-        raise SystemExit(f"unknown storage(s) {sorted(unknown)}: choose from dict,json,ohf-sqlite")
+        raise SystemExit(f"unknown storage(s) {sorted(unknown)}: choose from {','.join(configs)}")
     selected = {k: v for k, v in configs.items() if k in wanted or k.startswith("ohf:")}
     migrate_urls(args.url)
     repositories = []

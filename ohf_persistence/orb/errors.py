@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from ..domain import (
     BackendUnavailable,
     ConcurrencyConflict,
@@ -22,15 +19,6 @@ def readable(exc: Exception, message: str) -> Exception:
     exc.args = (message,)
     exc.message = message  # type: ignore[attr-defined]
     return exc
-
-
-@contextmanager
-def translate(what: str) -> Iterator[None]:
-    """Raise ORB's exception type for any of ours (ours stays as ``__cause__``)."""
-    try:
-        yield
-    except PersistenceError as exc:
-        raise orb_error(what, exc) from exc
 
 
 def orb_error(what: str, exc: PersistenceError) -> Exception:

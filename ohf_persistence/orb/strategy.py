@@ -31,6 +31,7 @@ from ..domain import (
     ConcurrencyConflict,
     Machine,
     MachineStatus,
+    PersistenceError,
     Request,
     RequestStatus,
     Template,
@@ -40,7 +41,7 @@ from ..domain.entities import Entity
 from ..interop.orb import from_orb, set_stored_version, to_orb
 from ..interop.writer import repo_for
 from ..ports import Repository, Store, UnitOfWork
-from .errors import readable, translate
+from .errors import orb_error, readable
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -112,8 +113,10 @@ class Session:
         return self.active
 
     def run(self, work: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
-        with translate(what):
+        try:
             return self.store.run(work())
+        except PersistenceError as exc:
+            raise orb_error(what, exc) from exc
 
     async def source(self) -> Store | UnitOfWork:
         """Where a read goes: the store, or our unit once ORB's holds writes."""
@@ -386,10 +389,13 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
     # -- writes --------------------------------------------------------------------------
 
     def _entity(self, entity_id: str, data: Mapping[str, Any]) -> Entity:
-        with translate(f"convert {self.entity_type} {entity_id!r}"):
-            record = dict(data)
-            record.setdefault(self.cls.KEY, entity_id)
-            return from_orb(self.cls, str(entity_id), record)
+        cls = self.cls
+        if cls.KEY not in data:  # from_orb only reads the record: copy just to add the key
+            data = {**data, cls.KEY: entity_id}
+        try:
+            return from_orb(cls, str(entity_id), data)
+        except PersistenceError as exc:
+            raise orb_error(f"convert {self.entity_type} {entity_id!r}", exc) from exc
 
     def save(self, entity_id: str, data: dict[str, Any]) -> None:
         entity = self._entity(entity_id, data)
