@@ -19,7 +19,8 @@ from orb.providers.registration import discover_provider_plugins
 import ohf_persistence.orb as ohf_orb
 from ohf_persistence import sync
 from ohf_persistence.orb import registration
-from ohf_persistence.orb.strategy import OhfStorageStrategy, Session
+from ohf_persistence.orb.session import Session
+from ohf_persistence.orb.strategy import OhfStorageStrategy
 from tests.orb_support import as_record, sample
 
 

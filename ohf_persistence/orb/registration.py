@@ -142,7 +142,8 @@ def create_strategy(config: Any) -> Any:
     strategy learns its entity type from the repository using it (see strategy.py)."""
     # Imported on first use: ORB registers every storage type in every process, and most
     # never use this one.
-    from .strategy import OhfStorageStrategy, Session
+    from .session import Session
+    from .strategy import OhfStorageStrategy
 
     return OhfStorageStrategy(Session(store_for(config)))
 

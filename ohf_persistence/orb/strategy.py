@@ -2,46 +2,37 @@
 
 One strategy serves one entity type. ORB's records are converted with the interop mapping
 (``ohf_persistence.interop.orb``), so what ORB saves is what it reads back, and an ORB file
-imported with ``ohf-persistence import`` reads the same through ORB.
-
-A ``Session`` is what the strategies of one ORB unit of work share: the versions of the rows
-read in it, the writes it holds and, once needed, one of our units of work (see ``Session``).
-Saving a row read in the unit back is a write conditional on the version read (a concurrent
-change raises ORB's ConcurrencyError, at the latest at commit); a row not read first is an
-upsert. Outside a unit every call commits on its own. An ORB call costs at most one call of
-the sync API (on SQLite run in this thread, elsewhere one round trip to its background loop);
-a save inside a unit costs none until commit.
+imported with ``ohf-persistence import`` reads the same through ORB. The strategies of one ORB
+unit of work share a ``Session`` (session.py: versions read, held writes, our unit of work).
+An ORB call costs at most one call of the sync API (on SQLite run in this thread, elsewhere one
+round trip to its background loop); a save inside a unit costs none until commit.
 """
 
 from __future__ import annotations
 
 import sys
-import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Literal, TypeVar
 
 from orb.infrastructure.storage.base.strategy import StorageStrategy
-from orb.infrastructure.storage.exceptions import StorageError, TransactionError
+from orb.infrastructure.storage.exceptions import StorageError
 
-from .. import sync
 from ..domain import (
-    AlreadyExists,
-    ConcurrencyConflict,
     Machine,
     MachineStatus,
     PersistenceError,
     Request,
     RequestStatus,
     Template,
-    TransactionTooLarge,
 )
 from ..domain.entities import Entity
-from ..interop.orb import from_orb, set_stored_version, to_orb
+from ..interop.orb import from_orb, to_orb
 from ..interop.writer import repo_for
-from ..ports import Repository, Store, UnitOfWork
+from ..ports import Store, UnitOfWork
+from .criteria import indexed_query, matches
 from .errors import orb_error, readable
+from .session import Session, Write, known_versions, remember, stage
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -51,177 +42,6 @@ ENTITY_TYPES: dict[str, type[Entity]] = {
     "requests": Request,
     "machines": Machine,
 }
-_UPSERT_RETRIES = 5  # extra tries of an upsert whose row other writers keep moving
-
-
-Key = tuple[type[Entity], str]
-_CACHE_LIMIT = 50_000
-_known_versions: weakref.WeakKeyDictionary[sync.SyncStore, dict[Key, int]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def known_versions(store: sync.SyncStore) -> dict[Key, int]:
-    """The last version this process read or wrote per row of ``store``: a blind save outside
-    a unit of work (an upsert) tries it first and reads the row only when it was wrong, so a
-    new row is one INSERT. Only a hint: every write is still conditional."""
-    cache = _known_versions.get(store)
-    if cache is None:
-        cache = _known_versions[store] = {}
-    return cache
-
-
-def remember(store: sync.SyncStore, entities: Iterable[Entity]) -> None:
-    cache = known_versions(store)
-    if len(cache) > _CACHE_LIMIT:
-        cache.clear()  # a hint, not a record: starting over is always correct
-    for entity in entities:
-        cache[(type(entity), entity.key)] = entity.version
-
-
-@dataclass
-class _Write:
-    """A write of ORB's unit not sent yet: saves of ``entities`` or deletes of ``keys``."""
-
-    cls: type[Entity]
-    entities: list[Entity] | None
-    keys: list[str]
-
-
-class Session:
-    """What the strategies of one ORB unit of work share.
-
-    ORB opens a unit of work for every operation, many of which only read, or read then write
-    one row. So ORB's unit costs nothing until used: reads before any write go to the store
-    (recording the versions read), writes are held in the session, and only when the unit
-    needs more than one autocommitted write does one of our units of work open (replaying the
-    held writes into it; reads after that go through it and see its pending writes). Commit
-    sends a single held write as one conditional statement, or commits our unit: either way
-    all or nothing. Every save of a row read in ORB's unit is conditional on the version read.
-    """
-
-    def __init__(self, store: sync.SyncStore) -> None:
-        self.store = store
-        self.active = False
-        self.uow: UnitOfWork | None = None
-        self.held: list[_Write] = []
-        # (entity class, key) -> the stored version the unit's next save is conditional on
-        self.versions: dict[Key, int] = {}
-
-    @property
-    def in_transaction(self) -> bool:
-        return self.active
-
-    def run(self, work: Callable[[], Coroutine[Any, Any, T]], what: str) -> T:
-        try:
-            return self.store.run(work())
-        except PersistenceError as exc:
-            raise orb_error(what, exc) from exc
-
-    async def source(self) -> Store | UnitOfWork:
-        """Where a read goes: the store, or our unit once ORB's holds writes."""
-        if self.active and (self.uow is not None or self.held):
-            return await self.unit()
-        return self.store.store
-
-    async def unit(self) -> UnitOfWork:
-        """Our unit of work for ORB's, opened on first need with the held writes replayed."""
-        if self.uow is None:
-            self.uow = await self.store.store.unit_of_work().__aenter__()
-            held, self.held = self.held, []
-            for write in held:
-                await self._apply(self.uow, write, self.versions)
-        return self.uow
-
-    async def _apply(
-        self, target: Store | UnitOfWork, write: _Write, versions: dict[Key, int]
-    ) -> None:
-        if write.entities is not None:
-            guesses: Mapping[Key, int] = known_versions(self.store)
-            if isinstance(target, UnitOfWork) and self.store.store.backend == "dynamodb":
-                # A DynamoDB unit only buffers: a wrong guess would surface at commit, past
-                # _stage's retry. Upserts of rows not read in this unit use the stored version.
-                guesses = await _stored_versions(target, write.cls, write.entities, versions)
-            await _stage(target, write.cls, write.entities, versions, guesses)
-            return
-        repo = repo_for(target, write.cls)
-        for key in write.keys:
-            await repo.delete(key)
-            versions.pop((write.cls, key), None)
-
-    def write(self, write: _Write, what: str) -> None:
-        """A write inside ORB's unit: held, or staged in our unit if it is open."""
-        if self.uow is None:
-            self.held.append(write)
-            return
-
-        async def stage() -> None:
-            await self._apply(await self.unit(), write, self.versions)
-
-        self.run(stage, what)
-
-    def begin(self) -> None:
-        if self.active:
-            raise readable(TransactionError("busy"), "Transaction already in progress")
-        self.active = True
-        self.versions = {}
-        self.held = []
-
-    def commit(self) -> None:
-        uow, held, versions = self._take()
-        single = len(held) == 1 and len(held[0].entities or held[0].keys) == 1
-        if uow is None and not held:
-            return
-
-        async def commit() -> None:
-            if uow is None and single:  # one row: one autocommitted conditional write
-                await self._apply(self.store.store, held[0], versions)
-                return
-            unit = uow
-            if unit is None:
-                unit = await self.store.store.unit_of_work().__aenter__()
-                for write in held:
-                    await self._apply(unit, write, versions)
-            try:
-                try:
-                    await unit.commit()
-                except TransactionTooLarge:
-                    # DynamoDB: more than one TransactWriteItems holds. Nothing was sent;
-                    # commit in atomic chunks, undoing the committed ones if one fails.
-                    from .chunked import commit_in_chunks
-
-                    await commit_in_chunks(self.store.store, unit)
-            finally:
-                await unit.__aexit__(None, None, None)
-
-        try:
-            self.run(commit, "commit transaction")
-        except BaseException:
-            cache = known_versions(self.store)
-            for key in versions:
-                cache.pop(key, None)
-            raise
-        known_versions(self.store).update(versions)
-
-    def rollback(self) -> None:
-        uow, _held, versions = self._take()
-        cache = known_versions(self.store)
-        for key in versions:
-            cache.pop(key, None)
-        if uow is None:
-            return  # nothing was sent
-
-        async def rollback() -> None:
-            await uow.__aexit__(None, None, None)  # rollback, then release the connection
-
-        self.run(rollback, "rollback transaction")
-
-    def _take(self) -> tuple[UnitOfWork | None, list[_Write], dict[Key, int]]:
-        if not self.active:
-            raise readable(TransactionError("none"), "No transaction in progress")
-        taken = self.uow, self.held, self.versions
-        self.active, self.uow, self.held, self.versions = False, None, [], {}
-        return taken
 
 
 class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class is untyped
@@ -353,7 +173,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         dicts) answered by our indexed queries where the key allows, then checked against the
         ORB records exactly as ORB's own strategies do."""
         cls = self.cls
-        query = _indexed_query(cls, criteria)
+        query = indexed_query(cls, criteria)
 
         async def work(source: Store | UnitOfWork) -> list[Entity]:
             return await query(repo_for(source, cls))
@@ -361,7 +181,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         entities = self._call("find by criteria", work)
         self._seen(entities)
         records = [self._record(e) for e in entities]
-        return [r for r in records if _matches(r, criteria)]
+        return [r for r in records if matches(r, criteria)]
 
     def count_by_column(self, column: str) -> dict[str, int]:
         """``{value: count}`` of one column (ORB's dashboard: status, provider_api)."""
@@ -410,7 +230,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
     def _save_many(self, entities: list[Entity], what: str) -> None:
         cls, session = self.cls, self.session
         if session.active:
-            session.write(_Write(cls, entities, []), f"{what} {self.entity_type}")
+            session.write(Write(cls, entities, []), f"{what} {self.entity_type}")
             return
         store = session.store
         guesses = known_versions(store)
@@ -418,7 +238,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         async def autocommit() -> None:
             # One entity: one autocommitted write. Several: save_many, all or nothing (on
             # DynamoDB atomic per 100, as DESIGN.md says for save_many outside a unit).
-            await _stage(store.store, cls, entities, {}, guesses)
+            await stage(store.store, cls, entities, {}, guesses)
 
         session.run(autocommit, f"{what} {self.entity_type}")
         remember(store, entities)
@@ -433,7 +253,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
             return
 
         if session.active:
-            session.write(_Write(cls, None, keys), f"delete {self.entity_type}")
+            session.write(Write(cls, None, keys), f"delete {self.entity_type}")
             return
 
         async def delete_all() -> None:
@@ -491,141 +311,3 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         if exc_type is not None and self.session.in_transaction:
             self.session.rollback()
         return False
-
-
-async def _stored_versions(
-    unit: UnitOfWork, cls: type[Entity], entities: list[Entity], versions: dict[Key, int]
-) -> dict[Key, int]:
-    """The stored version (0: absent) of each row of ``entities`` not read in the unit, read
-    through the unit (so its own pending writes count)."""
-    repo = repo_for(unit, cls)
-    found: dict[Key, int] = {}
-    for entity in entities:
-        key = (cls, entity.key)
-        if key not in versions and key not in found:
-            current = await repo.get_by_id(entity.key)
-            found[key] = 0 if current is None else current.version
-    return found
-
-
-async def _stage(
-    target: Store | UnitOfWork,
-    cls: type[Entity],
-    entities: list[Entity],
-    versions: dict[Key, int],
-    guesses: Mapping[Key, int],
-) -> None:
-    """Save ``entities`` on ``target`` (a unit of work, or the store: one autocommitted
-    write). A row read in the unit (``versions``) is saved conditional on the version read; a
-    conflict there is the caller's. Any other row is an upsert: tried on the version last seen
-    (``guesses``, 0: an insert), and when the store says it holds another version, saved
-    again on that one. No read first, so a new row or a known one is one write."""
-    learned: dict[str, int] = {}
-    repo = repo_for(target, cls)
-    for _ in range(len(entities) + _UPSERT_RETRIES):
-        for entity in entities:
-            key = (cls, entity.key)
-            if key in versions:
-                version = versions[key]
-            else:
-                version = learned.get(entity.key, guesses.get(key, 0))
-            object.__setattr__(entity, "version", version)
-            # to_orb gives ORB's own record back while our version is the one this save stores
-            set_stored_version(entity, version + 1)
-        try:
-            if len(entities) == 1:
-                await repo.save(entities[0])
-            else:
-                await repo.save_many(entities)
-        except ConcurrencyConflict as exc:
-            if exc.entity_type != cls.ENTITY_TYPE or (cls, exc.key) in versions:
-                raise
-            actual = exc.actual_version
-            if actual is None and isinstance(exc, AlreadyExists):
-                current = await repo.get_by_id(exc.key)
-                actual = None if current is None else current.version
-            if learned.get(exc.key, -1) == (actual or 0):
-                raise  # the same answer twice: not a moved row, give up
-            learned[exc.key] = actual or 0
-            continue
-        for entity in entities:
-            versions[(cls, entity.key)] = entity.version
-        return
-    raise ConcurrencyConflict(cls.ENTITY_TYPE, entities[0].key, None, None, "upsert kept failing")
-
-
-Query = Callable[[Repository[Any]], Coroutine[Any, Any, list[Entity]]]
-
-
-def _indexed_query(cls: type[Entity], criteria: Mapping[str, Any]) -> Query:
-    """The narrowest of our queries that holds every record matching ``criteria``."""
-    by_key = criteria.get(cls.KEY)
-    if isinstance(by_key, str):
-
-        async def one(repo: Repository[Any]) -> list[Entity]:
-            found = await repo.get_by_id(by_key)
-            return [] if found is None else [found]
-
-        return one
-    for name in ("request_id", "return_request_id", "status"):
-        value = criteria.get(name)
-        if not isinstance(value, str) or (name != "status" and cls is not Machine):
-            continue
-        if name == "status" and cls is Template:
-            continue
-
-        async def indexed(repo: Repository[Any], name: str = name, value: str = value) -> list[Any]:
-            if name == "request_id":
-                return list(await repo.get_by_request_id(value))  # type: ignore[attr-defined]
-            if name == "return_request_id":
-                return list(await repo.get_by_return_request_id(value))  # type: ignore[attr-defined]
-            try:
-                return list(await repo.get_by_status(value))  # type: ignore[attr-defined]
-            except ValueError:  # not one of our statuses: nothing can match
-                return []
-
-        return indexed
-    filters = _scalar_filters(cls, criteria)
-
-    async def scan(repo: Repository[Any]) -> list[Entity]:
-        return list(await repo.get_all(filters or None))
-
-    return scan
-
-
-def _scalar_filters(cls: type[Entity], criteria: Mapping[str, Any]) -> dict[str, Any]:
-    """The criteria our filters can take as they are (str / bool / int on scalar fields)."""
-    renames = {"max_instances": "max_number"} if cls is Template else {}
-    out: dict[str, Any] = {}
-    for name, value in criteria.items():
-        ours = renames.get(name, name)
-        kind = cls.SCALARS.get(ours)
-        if kind is None or value is None or isinstance(value, list | dict):
-            continue
-        # bool is an int in Python: an int field must not take True, nor a bool field 1
-        if isinstance(value, kind) and (kind is bool) == isinstance(value, bool):
-            out[ours] = value
-    return out
-
-
-def _matches(record: Mapping[str, Any], criteria: Mapping[str, Any]) -> bool:
-    """ORB's ``BaseStorageStrategy._matches_criteria`` (plus the JSON strategy's ``$in``)."""
-    for name, value in criteria.items():
-        if "." in name:
-            current: Any = record
-            *path, last = name.split(".")
-            for part in path:
-                if not isinstance(current, Mapping) or part not in current:
-                    return False
-                current = current[part]
-            if not isinstance(current, Mapping) or last not in current or current[last] != value:
-                return False
-        elif isinstance(value, Mapping) and "$in" in value:
-            if name not in record or record[name] not in value["$in"]:
-                return False
-        elif isinstance(record.get(name), list) and not isinstance(value, list):
-            if value not in record[name]:
-                return False
-        elif name not in record or record[name] != value:
-            return False
-    return True

@@ -10,7 +10,8 @@ from orb.infrastructure.storage.repositories.request_repository import RequestRe
 from orb.infrastructure.storage.repositories.template_repository import TemplateRepositoryImpl
 
 from .. import sync
-from .strategy import OhfStorageStrategy, Session
+from .session import Session
+from .strategy import OhfStorageStrategy
 
 
 class OhfUnitOfWork(BaseUnitOfWork):  # type: ignore[misc]  # ORB's class is untyped
