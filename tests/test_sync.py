@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -211,23 +210,3 @@ def test_a_closed_store_refuses_use() -> None:
     with pytest.raises(StoreClosed):
         store.unit_of_work()
     store.close()  # twice is fine
-
-
-def test_readme_sync_example_runs_as_written(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
-    example = next(b for b in blocks if "sync.open_store(" in b)
-    script = tmp_path / "sync_example.py"
-    script.write_text(example)
-    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
-    for _ in range(2):  # and again on the same database
-        done = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.count("Machine(") == 1 and "running" in done.stdout
