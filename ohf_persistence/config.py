@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
@@ -377,3 +378,16 @@ def open_store(
     creates missing tables). Without it, opening never runs DDL.
     """
     return StoreOpener(resolve_config(config), logger, migrate)
+
+
+def sqlite_file(config: StoreConfig) -> Path | None:
+    """The file of a file-backed SQLite URL, percent-escapes decoded as the store decodes
+    them (None for other backends and in-memory SQLite)."""
+    if config.backend != "sqlite":
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(config.url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)

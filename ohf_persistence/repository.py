@@ -136,12 +136,20 @@ class _Journal:
 
 
 @contextmanager
-def _atomically(tracker: SaveTracker) -> Iterator[_Journal]:
-    journal = _Journal(tracker)
+def _atomically(unit: BackendUnitOfWork) -> Iterator[_Journal]:
+    """Stage into ``unit`` all or nothing. A conflict with a stored row (not with one the unit
+    staged itself) also spoils the unit (see ``commit``)."""
+    journal = _Journal(unit.tracker)
     try:
         yield journal
-    except BaseException:
+    except BaseException as exc:
         journal.undo()
+        if (
+            isinstance(exc, ConcurrencyConflict)
+            and unit.conflict is None
+            and not unit.holds(exc.entity_type, exc.key)
+        ):
+            unit.conflict = exc
         raise
 
 
@@ -338,7 +346,7 @@ class BaseRepository(Generic[E]):
         unit = self._unit
         if unit is not None:
             stored = await self._stored_versions(batch)
-            with _atomically(unit.tracker) as journal:
+            with _atomically(unit) as journal:
                 self._stage(batch, None, stored, journal)
             return
         limit = self._storage.write_limit
@@ -583,6 +591,10 @@ class BackendUnitOfWork(UnitOfWork):
         self._storage = storage
         self.staged: dict[type[Entity], Staged] = {cls: {} for cls in ENTITY_TYPES}
         self.tracker = SaveTracker()
+        # The first conflict with a stored row a save or restore raised: the unit can no
+        # longer be committed (DynamoDB, which checks stored rows only at commit, would
+        # refuse the whole unit there too).
+        self.conflict: ConcurrencyConflict | None = None
         self.templates = Templates(storage, self)
         self.requests = Requests(storage, self)
         self.machines = Machines(storage, self)
@@ -595,6 +607,12 @@ class BackendUnitOfWork(UnitOfWork):
         }
         return repos[cls]
 
+    def holds(self, entity_type: str, key: str) -> bool:
+        """Whether this unit has staged a write of that row."""
+        return any(
+            cls.ENTITY_TYPE == entity_type and key in staged for cls, staged in self.staged.items()
+        )
+
     def writes(self) -> list[Write]:
         """The staged writes in commit order: templates, requests, machines; staging order."""
         return [
@@ -604,8 +622,13 @@ class BackendUnitOfWork(UnitOfWork):
         ]
 
     async def commit(self) -> None:
-        """Store every staged write, all or nothing (a conflict raises and writes nothing)."""
+        """Store every staged write, all or nothing (a conflict raises and writes nothing;
+        the unit keeps its writes until ``rollback``). A unit in which a save already raised a
+        conflict raises that conflict again until rolled back, even if the caller caught the
+        first: DynamoDB, which checks only here, refuses the same unit the same way."""
         _check_open(self._storage)
+        if self.conflict is not None:
+            raise self.conflict
         writes = self.writes()
         if writes:
             await self._storage.write(writes)
@@ -618,6 +641,7 @@ class BackendUnitOfWork(UnitOfWork):
         for staged in self.staged.values():
             staged.clear()
         self.tracker.undo()
+        self.conflict = None
 
     async def restore(self, entity: Entity, *, replaces: int = 0) -> None:
         """Stage ``entity`` as stored elsewhere: see ``UnitOfWork.restore``."""
@@ -631,7 +655,7 @@ class BackendUnitOfWork(UnitOfWork):
             batch, versions = groups.setdefault(type(entity), ([], []))
             batch.append(entity)
             versions.append(replaces)
-        with _atomically(self.tracker) as journal:
+        with _atomically(self) as journal:
             for cls, (batch, versions) in groups.items():
                 if cls not in self.staged:
                     raise ValidationError(f"restore takes entities, got a {cls.__name__}")

@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from ..config import ENV_URL, ConfigError, StoreConfig, mask_text, mask_url, resolve_config
+from ..config import (
+    ENV_URL,
+    ConfigError,
+    StoreConfig,
+    mask_text,
+    mask_url,
+    resolve_config,
+    sqlite_file,
+)
 from ..domain import PersistenceError, SchemaOutOfDate
 from ..interop import Progress
 
@@ -56,18 +63,6 @@ def store_config(url: str | None, *, must_exist: bool = False) -> StoreConfig:
             f"it with `ohf-persistence migrate --url {mask_url(config.url)}`"
         )
     return config
-
-
-def sqlite_file(config: StoreConfig) -> Path | None:
-    """The file of a file-backed SQLite URL (None for other backends and in-memory SQLite)."""
-    if config.backend != "sqlite":
-        return None
-    from sqlalchemy.engine import make_url
-
-    database = make_url(config.url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def shown(config: StoreConfig) -> str:

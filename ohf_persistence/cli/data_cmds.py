@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import StoreConfig, open_store
+from ..config import StoreConfig, open_store, sqlite_file
 from ..domain import MachineStatus, RequestStatus, RequestType, SchemaNewerThanCode
 from ..interop import FORMATS, ImportRefused, copy_store, export_store, import_file
 from ..interop.exporter import ExportTargetError
@@ -21,7 +21,6 @@ from .common import (
     emit_json,
     progress,
     shown,
-    sqlite_file,
     store_config,
     warn,
 )

@@ -8,8 +8,11 @@ Where the store URL comes from, first match wins:
 3. a SQLite file ``ohf.db`` next to ORB's JSON data: ``<storage.json_strategy.base_path>``
    (``<work_dir>/data`` once ORB resolved it), parent folders created.
 
-A local SQLite file is migrated automatically; PostgreSQL and DynamoDB are not (opening them
-unmigrated fails with ORB's ConfigurationError naming ``ohf-persistence migrate``).
+An ``ohf`` section that is there but malformed (not an object, a key other than ``url``, a
+``url`` that is not a non-empty string) is ORB's ConfigurationError, never a fall-back to 2 or
+3. A local SQLite file is migrated automatically (its parent folders created); PostgreSQL and
+DynamoDB are not (opening them unmigrated fails with ORB's ConfigurationError naming
+``ohf-persistence migrate``). Any store that cannot be opened is ORB's ConfigurationError.
 """
 
 from __future__ import annotations
@@ -19,15 +22,30 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from orb.config.managers.configuration_manager import ConfigurationManager
 
 from .. import sync
-from ..config import ENV_URL, mask_url, resolve_config
+from ..config import ENV_URL, mask_url, resolve_config, sqlite_file
 from ..domain import PersistenceError, SchemaOutOfDate
 
 _lock = threading.Lock()
 _stores: dict[str, sync.SyncStore] = {}
+_inherited: list[sync.SyncStore] = []
+
+
+def _after_fork() -> None:
+    """A forked child opens its own stores (the parent's cannot be used there); the parent's
+    are kept referenced, never closed or collected in the child (their connections are the
+    parent's)."""
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    _inherited.extend(_stores.values())
+    _stores.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _raw_storage_from_container() -> Mapping[str, Any] | None:
@@ -60,9 +78,9 @@ def resolve_url(
 ) -> str:
     """The store URL for ORB's ``storage`` config section (see the module docstring);
     ``fallback_base`` is asked only when the URL comes from nowhere else."""
-    section = (storage or {}).get("ohf")
-    if isinstance(section, Mapping) and section.get("url"):
-        return str(section["url"])
+    configured = _configured_url(storage)
+    if configured is not None:
+        return configured
     if os.environ.get(ENV_URL):
         return os.environ[ENV_URL]
     base = _json_base_path(storage) or fallback_base()
@@ -70,7 +88,39 @@ def resolve_url(
         from orb.config.platform_dirs import get_work_location
 
         base = str(get_work_location() / "data")
-    return f"sqlite+aiosqlite:///{Path(base).absolute() / 'ohf.db'}"
+    # Quoted: the folder's name may hold %, ?, # or anything else URLs read as syntax.
+    return f"sqlite+aiosqlite:///{quote(str(Path(base).absolute() / 'ohf.db'))}"
+
+
+def _configured_url(storage: Mapping[str, Any] | None) -> str | None:
+    """``storage.ohf.url``; None when there is no ``ohf`` section or it names no URL."""
+    if storage is None or "ohf" not in storage:
+        return None
+    section = storage["ohf"]
+    if not isinstance(section, Mapping):
+        raise _config_error(
+            f'storage.ohf must be an object such as {{"url": "<store URL>"}}, '
+            f"got {type(section).__name__}"
+        )
+    unknown = sorted(str(k) for k in section if k != "url")
+    if unknown:
+        raise _config_error(
+            f'storage.ohf has unknown key(s) {", ".join(map(repr, unknown))}; its only key is "url"'
+        )
+    if "url" not in section:
+        return None
+    url = section["url"]
+    if not isinstance(url, str) or not url.strip():
+        got = repr(url) if isinstance(url, str) else type(url).__name__
+        raise _config_error(f"storage.ohf.url must be a store URL (a non-empty string), got {got}")
+    return url
+
+
+def _config_error(text: str) -> Exception:
+    from orb.domain.base.exceptions import ConfigurationError
+
+    error: Exception = ConfigurationError(f"ORB storage 'ohf': {text}")
+    return error
 
 
 def process_store(url: str) -> sync.SyncStore:
@@ -88,25 +138,29 @@ def process_store(url: str) -> sync.SyncStore:
 
 
 def _open(url: str) -> sync.SyncStore:
-    from orb.domain.base.exceptions import ConfigurationError
-
-    config = resolve_config(url)
     try:
-        if config.backend == "sqlite" and ":memory:" not in config.url:
-            path = Path(config.url.split(":///", 1)[1])
-            path.parent.mkdir(parents=True, exist_ok=True)
+        config = resolve_config(url)
+        path = sqlite_file(config)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _config_error(
+                    f"cannot open {mask_url(url)}: cannot create its folder {path.parent} "
+                    f"({exc.strerror or exc})"
+                ) from exc
             try:
                 return sync.open_store(config)
             except SchemaOutOfDate:  # a new or older local file: bring it to head
                 return sync.open_store(config, migrate=True)
         return sync.open_store(config)
     except SchemaOutOfDate as exc:
-        raise ConfigurationError(
-            f"ORB storage 'ohf': the store at {mask_url(url)} is not migrated; run "
+        raise _config_error(
+            f"the store at {mask_url(url)} is not migrated; run "
             f"`ohf-persistence migrate --url '{mask_url(url)}'` first ({exc})"
         ) from exc
-    except PersistenceError as exc:
-        raise ConfigurationError(f"ORB storage 'ohf': cannot open {mask_url(url)}: {exc}") from exc
+    except PersistenceError as exc:  # ConfigError (a bad URL) included
+        raise _config_error(f"cannot open {mask_url(url)}: {exc}") from exc
 
 
 def _storage_of(config: Any) -> tuple[Mapping[str, Any] | None, Callable[[], str | None]]:

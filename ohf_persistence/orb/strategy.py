@@ -119,9 +119,12 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
 
     def _seen(self, entities: Sequence[Entity]) -> None:
         if self.session.active:
+            # The unit's first read of a row guards its save: ORB does not say which read the
+            # saved data came from, and a later read must not hide a change made in between
+            # (a re-read that really was the source costs ORB only a retry).
             versions = self.session.versions
             for entity in entities:
-                versions[(type(entity), entity.key)] = entity.version
+                versions.setdefault((type(entity), entity.key), entity.version)
         else:
             remember(self.session.store, entities)
 

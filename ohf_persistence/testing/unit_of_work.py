@@ -120,6 +120,39 @@ class UnitOfWorkContract:
         assert await snapshot(store) == before
         assert (new_request.version, stale.version) == (0, 1)
 
+    async def test_a_unit_whose_save_conflicted_cannot_be_committed(self, store: Store) -> None:
+        # Memory and SQL raise the conflict from the save, DynamoDB only from commit: a caller
+        # who catches the first must still not get the rest of the unit written.
+        await store.templates.save(make_template("t-1"))
+        stale = await store.templates.get_by_id("t-1")
+        fresh = await store.templates.get_by_id("t-1")
+        assert stale is not None and fresh is not None
+        await store.templates.save(fresh)
+        before = await snapshot(store)
+        async with store.unit_of_work() as uow:
+            await uow.templates.save(make_template("t-2"))
+            stale.description = "mine"
+            conflicts = []
+            try:
+                await uow.templates.save(stale)
+            except ConcurrencyConflict as exc:
+                conflicts.append(exc)
+            with pytest.raises(ConcurrencyConflict) as at_commit:
+                await uow.commit()
+            assert at_commit.value.key == "t-1"
+            assert all(c.key == "t-1" for c in conflicts)
+            with pytest.raises(ConcurrencyConflict):  # again, until rolled back
+                await uow.commit()
+            await uow.rollback()
+            await uow.templates.save(make_template("t-3"))  # a rolled-back unit goes on
+            await uow.commit()
+        after = await snapshot(store)
+        assert [t["template_id"] for t in after["templates"]] == ["t-1", "t-3"]
+        assert after["templates"][0] == before["templates"][0]  # theirs, not "mine"
+        assert {k: v for k, v in after.items() if k != "templates"} == {
+            k: v for k, v in before.items() if k != "templates"
+        }
+
     async def test_a_duplicate_insert_leaves_nothing_of_the_unit_written(
         self, store: Store
     ) -> None:
