@@ -610,7 +610,7 @@ class BackendUnitOfWork(UnitOfWork):
     def holds(self, entity_type: str, key: str) -> bool:
         """Whether this unit has staged a write of that row."""
         return any(
-            cls.ENTITY_TYPE == entity_type and key in staged for cls, staged in self.staged.items()
+            entity_type == cls.ENTITY_TYPE and key in staged for cls, staged in self.staged.items()
         )
 
     def writes(self) -> list[Write]:

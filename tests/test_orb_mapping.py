@@ -126,7 +126,6 @@ def test_entities_orb_never_saw_export_with_orb_names() -> None:
         ({"machine_id": "i-1", "status": "exploded"}, "is not one of"),
         ({"machine_id": "i-1", "security_group_ids": "sg-1"}, "must be a list"),
         ({"machine_id": "i-1", "launch_time": "yesterday"}, "ISO 8601"),
-        ({"machine_id": "i-1", "metadata": {"_orb": 1}}, "reserved key"),
         ("not an object", "must be a JSON object"),
     ],
 )
@@ -194,3 +193,27 @@ def test_a_shared_record_equals_the_copied_one_and_only_it_shares_containers() -
     request = from_orb(Request, "req-1", {"request_id": "req-1", "provider_data": {"a": 1}})
     assert to_orb(request, share=True)["provider_data"] is request.provider_data
     assert to_orb(request)["provider_data"] is not request.provider_data
+
+
+@pytest.mark.parametrize(
+    ("section", "where"),
+    [("templates", None), ("requests", "metadata"), ("machines", "metadata")],
+)
+def test_orbs_own_data_named_like_our_bookkeeping_comes_back_unchanged(
+    section: str, where: str | None
+) -> None:
+    """ORB's records are free-form where we keep our ``_orb`` bookkeeping (a template's extra
+    fields, a request's or machine's metadata): ORB data under that name is kept, not refused."""
+    key, raw = next(iter(load(FIXTURE_FILE)[section].items()))
+    raw = copy.deepcopy(raw)
+    own = {"user": "value", "version": 7, "nested": [1, {"_orb": None}]}
+    if where is None:
+        raw["_orb"] = own
+    else:
+        raw[where] = {**(raw.get(where) or {}), "_orb": own}
+    entity = from_orb(SECTIONS[section], key, copy.deepcopy(raw))
+    entity.version = 1  # as a fresh insert leaves it
+    assert_orb_equal({section: {key: raw}}, {section: {key: to_orb(entity)}})
+    assert_orb_equal({section: {key: raw}}, {section: {key: to_orb(entity.copy(), share=True)}})
+    out = to_orb(entity)
+    assert (out if where is None else out[where])["_orb"] == own

@@ -11,7 +11,8 @@ Mapping (see docs/cli.md for the table):
 - what our store overwrites or normalises is remembered in the reserved ``_orb`` dict
   (``configuration["_orb"]`` for templates, ``metadata["_orb"]`` otherwise): ORB's own
   ``version`` and ``updated_at`` as written, fields ORB left out or wrote as null where we hold
-  a default, and each datetime's text form (naive / ``Z``), so the export gives them back.
+  a default, and each datetime's text form (naive / ``Z``), so the export gives them back; a
+  record whose own data already uses the name ``_orb`` keeps that value in ``_orb["own"]``.
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def from_orb(cls: type[Entity], key: str, record: Any) -> Entity:
         if not isinstance(container, dict):
             raise ValidationError(f"{etype}.{holder}: must be a dict", field=holder)
         container = dict(container)
-    if RESERVED in container:
-        raise ValidationError(f"{etype}.{holder} uses the reserved key {RESERVED!r}", field=holder)
+    if RESERVED in container:  # ORB's own data under our bookkeeping's name: kept aside
+        orb["own"] = container.pop(RESERVED)
     for name, items in (("keep", keep), ("extra", extra), ("absent", absent), ("nulls", nulls)):
         if items:
             orb[name] = items
@@ -193,6 +194,8 @@ def to_orb(entity: Entity, *, share: bool = False) -> dict[str, Any]:
     info = orb_info(entity)
     holder = dict(values[_HOLDER[cls]])
     holder.pop(RESERVED, None)
+    if info is not None and "own" in info:
+        holder[RESERVED] = info["own"]
     out: dict[str, Any] = {}
     absent = set(info.get("absent", ())) if info else set()
     nulls = set(info.get("nulls", ())) if info else set()

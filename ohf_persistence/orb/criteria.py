@@ -48,11 +48,18 @@ def indexed_query(cls: type[Entity], criteria: Mapping[str, Any]) -> Query:
     return scan
 
 
+# ORB's ``version`` and ``updated_at`` are not our store's (interop/orb.py keeps ORB's apart):
+# criteria on them are checked on the ORB records only.
+ORBS_OWN = ("version", "updated_at")
+
+
 def _scalar_filters(cls: type[Entity], criteria: Mapping[str, Any]) -> dict[str, Any]:
     """The criteria our filters can take as they are (str / bool / int on scalar fields)."""
     renames = {"max_instances": "max_number"} if cls is Template else {}
     out: dict[str, Any] = {}
     for name, value in criteria.items():
+        if name in ORBS_OWN:
+            continue
         ours = renames.get(name, name)
         kind = cls.SCALARS.get(ours)
         if kind is None or value is None or isinstance(value, list | dict):

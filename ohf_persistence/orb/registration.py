@@ -17,6 +17,7 @@ DynamoDB are not (opening them unmigrated fails with ORB's ConfigurationError na
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from .. import sync
 from ..config import ENV_URL, mask_url, resolve_config, sqlite_file
 from ..domain import PersistenceError, SchemaOutOfDate
 
+_log = logging.getLogger("ohf_persistence.orb")
 _lock = threading.Lock()
 _stores: dict[str, sync.SyncStore] = {}
 _inherited: list[sync.SyncStore] = []
@@ -179,8 +181,19 @@ def _storage_of(config: Any) -> tuple[Mapping[str, Any] | None, Callable[[], str
     storage = config.get("storage") if isinstance(config, Mapping) else None
     storage = storage if isinstance(storage, Mapping) else None
     if storage is None or "ohf" not in storage:
+        # ORB's typed config drops the ``ohf`` section: its raw config, in ORB's DI container,
+        # says (without the container nothing does: see create_strategy).
         raw = _raw_storage_from_container()
-        if raw is not None and "ohf" in raw:
+        if raw is None:
+            _log.warning(
+                "ORB storage 'ohf': given ORB's typed configuration (which has no 'ohf' "
+                "section) with ORB's DI container not running, so storage.ohf.url cannot be "
+                "read; using $%s or the work-dir default. Build ORB's repositories through "
+                "its container, or set $%s to the configured URL.",
+                ENV_URL,
+                ENV_URL,
+            )
+        elif "ohf" in raw:
             base = _json_base_path(storage)
             return raw, lambda: base
     return storage, _no_base

