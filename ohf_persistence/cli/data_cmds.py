@@ -210,9 +210,11 @@ async def import_(args: argparse.Namespace) -> int:
     config = store_config(args.url)
     fmt = _format(args.path, args.format)
     file = sqlite_file(config)
-    # a new local SQLite file is created at head (like the demo); any other store must exist
-    async with open_store(config, migrate=file is not None and not file.exists()) as store:
-        try:
+    # a new local SQLite file is created at head (like the demo), and removed again if the
+    # import fails (nothing was written); any other store must exist
+    new_file = file is not None and not file.exists()
+    try:
+        async with open_store(config, migrate=new_file) as store:
             report = await import_file(
                 store,
                 args.path,
@@ -221,12 +223,20 @@ async def import_(args: argparse.Namespace) -> int:
                 skip_invalid=args.skip_invalid,
                 progress=progress("import"),
             )
-        except ImportRefused as exc:
+    except BaseException as exc:
+        if new_file and file is not None:
+            for created in (
+                file,
+                file.with_name(f"{file.name}-wal"),
+                file.with_name(f"{file.name}-shm"),
+            ):
+                created.unlink(missing_ok=True)
+        if isinstance(exc, ImportRefused):
             if args.json:
                 emit_json({"error": str(exc), "problems": [p.as_dict() for p in exc.problems]})
             for problem in exc.problems:
                 warn(f"invalid: {problem}")
-            raise
+        raise
     for problem in report.skipped:
         warn(f"skipped: {problem}")
     for kind, key, why in report.stats.kept:

@@ -219,7 +219,10 @@ class OrbSource:
 
     def _load(self, file: Path) -> None:
         try:
-            document = strict_loads(file.read_bytes().removeprefix(BOM).decode("utf-8"))
+            text = file.read_bytes().removeprefix(BOM).decode("utf-8")
+            if not text.strip():  # ORB's JSON storage reads an empty or blank file as no data
+                return
+            document = strict_loads(text)
         except BadJson as exc:
             raise SourceError(f"{file}: {exc}") from exc
         except UnicodeDecodeError as exc:
