@@ -112,9 +112,10 @@ class Session:
     ) -> None:
         if write.entities is not None:
             guesses: Mapping[Key, int] = known_versions(self.store)
-            if isinstance(target, UnitOfWork) and self.store.store.backend == "dynamodb":
-                # A DynamoDB unit only buffers: a wrong guess would surface at commit, past
-                # _stage's retry. Upserts of rows not read in this unit use the stored version.
+            if isinstance(target, UnitOfWork):
+                # In our unit a wrong guess is a conflict that spoils it (DynamoDB's would
+                # surface only at commit): upserts of rows not read in this unit use the
+                # stored version, read through the unit.
                 guesses = await _stored_versions(target, write.cls, write.entities, versions)
             await stage(target, write.cls, write.entities, versions, guesses)
             return
