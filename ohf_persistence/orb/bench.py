@@ -5,7 +5,8 @@
 Part 1, in this process: ORB's ``RequestRepositoryImpl`` through ORB's ``UnitOfWorkFactory``
 (built from ORB's ``ConfigurationManager`` exactly as ORB's DI container builds it), one unit
 of work per operation as ORB's handlers do (``with uow_factory.create_unit_of_work() as
-uow:``). Phases, N operations each: ``save`` (new requests), ``get`` (find_by_request_id),
+uow:``), after an untimed warm-up round of ``WARM_UP`` operations per phase. Phases, N
+operations each: ``save`` (new requests), ``get`` (find_by_request_id),
 ``rmw`` (read, record a status check, save back: what status polling does) and ``delete``.
 Storages:
 
@@ -51,6 +52,7 @@ from typing import Any
 from ..config import mask_url
 
 PHASES = ("save", "get", "rmw", "delete")
+WARM_UP = 100  # operations per phase run, untimed, before each storage's timed phases
 DICT_STORAGE = "ohf-bench-dict"  # registered in this process only, for the floor
 SQLITE3_STORAGE = "ohf-bench-sqlite3"  # the same strategy over stdlib sqlite3
 
@@ -622,6 +624,9 @@ def run(args: argparse.Namespace, work: Path) -> Report:
     for label, storage in selected.items():
         say(f"{label}: {', '.join(PHASES)} …")
         factory = orb_uow_factory(storage)
+        # A warm-up round of its own requests first: the first storage measured must not pay
+        # for ORB's code paths running for the first time in this process.
+        run_repository_phases(factory, min(args.n, WARM_UP))
         phases = run_repository_phases(factory, args.n)
         repositories.append(StorageResult(label, phases))
     status: list[StatusResult] = []
