@@ -80,3 +80,20 @@ def test_bench_text_report_names_every_phase_and_the_floor(tmp_path: Path) -> No
         check=False,
     )
     assert bad.returncode == 2 and "at least 1" in bad.stderr
+
+
+def test_sql_replay_script_replays_every_statement_ohf_sent(tmp_path: Path) -> None:
+    """scripts/orb_sql_replay.py (docs/orb.md, Cost): one INSERT per ORB save, replayed."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "orb_sql_replay.py"), "5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rounds = [line for line in done.stdout.splitlines() if line.startswith("round ")]
+    assert len(rounds) == 3
+    assert all("5 statements replayed on sqlite3" in line for line in rounds), rounds
+    assert all("zero-cost bridge 0." in line for line in rounds), rounds
