@@ -995,3 +995,19 @@ async def test_concurrent_migrations_in_one_event_loop_all_succeed(tmp_path: Pat
             assert await check(target) == []
     finally:
         await drop()
+
+
+@pytest.mark.parametrize("command", ["migrate", "demo", "import"])
+def test_a_sqlite_path_in_a_missing_folder_is_named_and_nothing_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """The commands that may create a database say which folder is missing (SQLite only says
+    "unable to open database file") and create nothing, not even the folder."""
+    target = tmp_path / "missing" / "sub" / "x.db"
+    argv = [command, *([str(FIXTURE_FILE)] if command == "import" else [])]
+    code, _, err = cli(capsys, *argv, "--url", f"sqlite+aiosqlite:///{target}")
+    assert code == 1
+    assert f"the folder {target.parent} of the SQLite database x.db does not exist" in (
+        one_line_error(err)
+    )
+    assert not (tmp_path / "missing").exists()
