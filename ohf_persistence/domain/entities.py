@@ -75,7 +75,8 @@ class Entity:
         ):
             return
         for name in self.CONTAINERS:  # the first failing field raises, with its message
-            self.VALIDATORS[name](getattr(self, name), name, self.ENTITY_TYPE)
+            # Kept: a value mutated in place to hold a subclass (an IntEnum ...) comes back plain.
+            values[name] = self.VALIDATORS[name](values[name], name, self.ENTITY_TYPE)
 
     def to_dict(self) -> dict[str, Any]:
         """Field values (containers deep-copied, enums and datetimes as Python objects)."""

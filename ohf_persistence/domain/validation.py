@@ -8,6 +8,11 @@ no sign on zero), 64-bit ints, nesting depth at most 32 (DynamoDB's limit), str 
 datetimes from ``DATETIME_MIN`` to ``DATETIME_MAX`` (PostgreSQL's driver turns Python's
 ``datetime.min`` / ``datetime.max`` into -infinity / infinity; the one-day margin keeps every
 accepted value convertible to any time zone without overflow).
+
+Accepted values are normalised to the exact built-in types: a subclass of ``str`` / ``int`` /
+``float`` / ``dict`` / ``list`` / ``datetime`` (a ``StrEnum`` or ``IntEnum`` member, an
+``OrderedDict``, a ``defaultdict`` ...) becomes the plain value every SQL and DynamoDB read
+returns, so the in-memory backend gives back the same types. ``bool`` stays ``bool``.
 """
 
 from __future__ import annotations
@@ -47,14 +52,21 @@ def _fail(entity: str, field: str, message: str) -> ValidationError:
     return ValidationError(f"{entity}.{field}: {message}", field=field, entity_type=entity)
 
 
+def plain_str(value: str) -> str:
+    """``value`` as an exact ``str`` (a subclass's own ``__str__`` is bypassed)."""
+    return value if type(value) is str else str.__str__(value)
+
+
 def check_id(value: Any, field: str, entity: str) -> str:
     if not isinstance(value, str):
         raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
-    if not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise _fail(entity, field, f"must be 1-{MAX_ID_LENGTH} characters, got {len(value)}")
-    if _CONTROL.search(value):
+    # a StrEnum member ...: the plain str every backend returns
+    text: str = value if type(value) is str else str.__str__(value)
+    if not 1 <= len(text) <= MAX_ID_LENGTH:
+        raise _fail(entity, field, f"must be 1-{MAX_ID_LENGTH} characters, got {len(text)}")
+    if _CONTROL.search(text):
         raise _fail(entity, field, "must not contain control characters or lone surrogates")
-    return value
+    return text
 
 
 def check_optional_id(value: Any, field: str, entity: str) -> str | None:
@@ -64,9 +76,10 @@ def check_optional_id(value: Any, field: str, entity: str) -> str | None:
 def check_text(value: Any, field: str, entity: str) -> str:
     if not isinstance(value, str):
         raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
-    if not storable(value):
+    text: str = value if type(value) is str else str.__str__(value)  # as in check_id
+    if not storable(text):
         raise _fail(entity, field, "must not contain NUL characters or lone surrogates")
-    return value
+    return text
 
 
 def check_optional_text(value: Any, field: str, entity: str) -> str | None:
@@ -76,9 +89,10 @@ def check_optional_text(value: Any, field: str, entity: str) -> str | None:
 def check_count(value: Any, field: str, entity: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _fail(entity, field, f"must be an int, got {type(value).__name__}")
-    if not 0 <= value <= MAX_COUNT:
-        raise _fail(entity, field, f"must be between 0 and {MAX_COUNT}, got {value}")
-    return value
+    number: int = value if type(value) is int else int.__int__(value)  # an IntEnum: its int
+    if not 0 <= number <= MAX_COUNT:
+        raise _fail(entity, field, f"must be between 0 and {MAX_COUNT}, got {number}")
+    return number
 
 
 def check_bool(value: Any, field: str, entity: str) -> bool:
@@ -122,6 +136,8 @@ def check_datetime(value: Any, field: str, entity: str) -> datetime:
     utc, problem = datetime_problem(value)
     if utc is None:
         raise _fail(entity, field, str(problem))
+    if type(utc) is not datetime:  # a subclass (pandas' Timestamp, ...): the plain datetime
+        utc = datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC)
     return utc
 
 
@@ -146,20 +162,16 @@ def check_enum(enum: type[E]) -> Callable[[Any, str, str], E]:
 
 
 def check_str_list(value: Any, field: str, entity: str) -> list[str]:
-    if type(value) is list:
-        # One pass in C for the common case: join refuses any item that is not a str, and one
-        # search covers every item; a problem is then found again below for its message.
-        try:
-            if _UNSTORABLE.search("".join(value)) is None:
-                return value
-        except TypeError:
-            pass
+    # One pass in C for the common case (see ``_all_storable``); a problem is then found again
+    # below for its message.
+    if type(value) is list and _all_storable(value):
+        return value
     if not isinstance(value, list):
         raise _fail(entity, field, f"must be a list of str, got {type(value).__name__}")
     for item in value:
         if not isinstance(item, str) or not storable(item):
             raise _fail(entity, field, f"items must be storable str, got {item!r:.80}")
-    return value
+    return [plain_str(item) for item in value]  # a list subclass, str subclasses: plain
 
 
 def check_json_dict(value: Any, field: str, entity: str) -> dict[str, Any]:
@@ -170,7 +182,8 @@ def check_json_dict(value: Any, field: str, entity: str) -> dict[str, Any]:
     problem = json_problem(value, 0)
     if problem:
         raise _fail(entity, field, problem)
-    return value
+    result: dict[str, Any] = plain_json(value)
+    return result
 
 
 def plainly_storable(str_lists: Iterable[Any], dicts: Iterable[Any]) -> bool:
@@ -206,11 +219,14 @@ def _plainly_storable(value: dict[str, Any]) -> bool:
 
 
 def _all_storable(strings: list[str]) -> bool:
-    """Every item a str and none holding a character no backend can store (one search)."""
+    """Every item an exact str, none holding a character no backend can store (one search)."""
     try:
-        return _UNSTORABLE.search("".join(strings)) is None
+        if _UNSTORABLE.search("".join(strings)) is not None:
+            return False
     except TypeError:  # an item that is not a str
         return False
+    # join also takes str subclasses (a StrEnum member ...), which must be made plain.
+    return list(map(type, strings)).count(str) == len(strings)
 
 
 def _walk(items: Any, depth: int, strings: list[str]) -> bool:
@@ -273,6 +289,23 @@ def json_problem(value: Any, depth: int) -> str | None:
                 return problem
         return None
     return f"{type(value).__name__} is not a JSON value"
+
+
+def plain_json(value: Any) -> Any:
+    """A copy of a value ``json_problem`` accepted, made of the exact built-in types only (what
+    SQL and DynamoDB reads return): an ``IntEnum`` member becomes its int, a ``StrEnum`` member
+    or other str subclass its str, an ``OrderedDict`` a dict, a list subclass a list."""
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, str):
+        return plain_str(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, dict):
+        return {plain_str(k): plain_json(v) for k, v in value.items()}
+    return [plain_json(v) for v in value]
 
 
 def json_copy(value: Any) -> Any:
