@@ -20,14 +20,26 @@ Sections:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import enum
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from ohf_persistence import Store
+import pytest
+from sqlalchemy.engine import make_url
+
+from ohf_persistence import SchemaOutOfDate, Store, migrate, open_store
+from ohf_persistence.adapters.sql.migrations import ForeignTables
 from ohf_persistence.domain import Machine, Request, Template
 from ohf_persistence.testing import make_machine, make_request, make_template
+from tests.test_cli_commands import one_line_error
+from tests.test_interop_support import PG_URL, cli
 
 # --------------------------------------------------------------------------------------------
 # 1. Subclasses of the JSON types come back as the exact built-in types on every backend
@@ -217,3 +229,226 @@ async def test_subclasses_put_in_place_after_construction_are_stored_plain(store
     stored = await store.machines.get_by_id("i-late")
     assert stored is not None and stored.status_reason == "because"
     assert type(stored.status_reason) is str
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Tables that are not ohf_persistence's: refused by name, never touched
+# --------------------------------------------------------------------------------------------
+
+SQLITE_FOREIGN = {
+    # name -> (DDL of someone else's objects, what the refusal names)
+    "table": (
+        ["CREATE TABLE machines (id INTEGER PRIMARY KEY, owner TEXT)"],
+        ["machines (table)"],
+    ),
+    "three tables": (
+        [f"CREATE TABLE {t} (id INTEGER PRIMARY KEY)" for t in ("templates", "requests")]
+        + ["CREATE TABLE machines (id INTEGER PRIMARY KEY, owner TEXT)"],
+        ["machines (table)", "requests (table)", "templates (table)"],
+    ),
+    "view": (
+        ["CREATE TABLE other (id INTEGER)", "CREATE VIEW requests AS SELECT id FROM other"],
+        ["requests (view)"],
+    ),
+    "index": (
+        ["CREATE TABLE other (status TEXT)", "CREATE INDEX ix_machines_status ON other (status)"],
+        ["ix_machines_status (index)"],
+    ),
+}
+COMMANDS = [
+    ["check"],
+    ["check", "--json"],
+    ["migrate"],
+    ["current"],
+    ["stats"],
+    ["export", "-", "--format", "jsonl"],
+    ["downgrade", "--revision", "base", "--yes"],
+]
+
+
+def _sqlite_foreign(path: Path, ddl: list[str]) -> list[Any]:
+    with sqlite3.connect(path) as conn:
+        for statement in ddl:
+            conn.execute(statement)
+        if any("TABLE machines" in statement for statement in ddl):
+            conn.execute("INSERT INTO machines VALUES (1, 'someone else')")
+    return _sqlite_contents(path)
+
+
+def _sqlite_contents(path: Path) -> list[Any]:
+    with sqlite3.connect(path) as conn:
+        objects = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+        listed = objects.fetchall()
+        tables = [name for kind, name, _ in listed if kind == "table"]
+        rows = [conn.execute(f"SELECT * FROM {name}").fetchall() for name in tables]
+    return [listed, rows]
+
+
+def assert_foreign_refusal(message: str, names: list[str]) -> None:
+    assert "not ohf_persistence's: " + ", ".join(names) in message, message
+    assert "will not touch them" in message and "use a different database" in message
+    assert "nothing was changed" in message
+    assert "already exists" not in message and "run `ohf-persistence migrate" not in message
+
+
+@pytest.mark.parametrize("case", sorted(SQLITE_FOREIGN))
+def test_sqlite_foreign_tables_are_named_and_left_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, case: str
+) -> None:
+    ddl, names = SQLITE_FOREIGN[case]
+    path = tmp_path / "theirs.db"
+    before = _sqlite_foreign(path, ddl)
+    url = f"sqlite+aiosqlite:///{path}"
+    for argv in COMMANDS:
+        code, out, err = cli(capsys, *argv, "--url", url)
+        # check said "run `ohf-persistence migrate`", migrate "table machines already exists"
+        assert (code, out) == (1, ""), (argv, out, err)
+        assert_foreign_refusal(one_line_error(err), names)
+    assert _sqlite_contents(path) == before
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda url: migrate(url),
+        lambda url: open_store(url),
+        lambda url: open_store(url, migrate=True),
+    ],
+    ids=["migrate", "open_store", "open_store-migrate"],
+)
+async def test_the_library_refuses_foreign_tables_too(
+    tmp_path: Path, call: Callable[[str], Awaitable[Any]]
+) -> None:
+    path = tmp_path / "theirs.db"
+    before = _sqlite_foreign(path, SQLITE_FOREIGN["table"][0])
+    with pytest.raises(ForeignTables) as refused:
+        await call(f"sqlite+aiosqlite:///{path}")
+    assert isinstance(refused.value, SchemaOutOfDate)  # what "no schema" raised before
+    assert refused.value.names == ["machines (table)"]
+    assert_foreign_refusal(str(refused.value), ["machines (table)"])
+    assert _sqlite_contents(path) == before
+
+
+def test_an_empty_database_still_gets_the_migrate_advice(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "empty.db"
+    _sqlite_foreign(path, ["CREATE TABLE unrelated (id INTEGER)"])  # other names: fine
+    url = f"sqlite+aiosqlite:///{path}"
+    code, out, _err = cli(capsys, "check", "--url", url)
+    assert code == 1 and "run `ohf-persistence migrate`" in out
+    code, out, err = cli(capsys, "migrate", "--url", url)
+    assert code == 0 and "migrated from no schema to" in out, err
+
+
+PG_FOREIGN = {
+    "table": (
+        ["CREATE TABLE machines (id int PRIMARY KEY, owner text)"],
+        ["machines (table)"],
+    ),
+    "three tables": (
+        [f"CREATE TABLE {t} (id int)" for t in ("templates", "requests")]
+        + ["CREATE TABLE machines (id int PRIMARY KEY, owner text)"],
+        ["machines (table)", "requests (table)", "templates (table)"],
+    ),
+    "view": (
+        ["CREATE TABLE other (id int)", "CREATE VIEW requests AS SELECT id FROM other"],
+        ["requests (view)"],
+    ),
+    "type": (["CREATE TYPE templates AS ENUM ('a', 'b')"], ["templates (type)"]),
+    "constraint index": (
+        ["CREATE TABLE other (id int CONSTRAINT pk_machines PRIMARY KEY)"],
+        ["pk_machines (index)"],
+    ),
+}
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    base = PG_URL.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
+    try:
+        conn = await asyncpg.connect(base + "/postgres", timeout=5)
+    except OSError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"POSTGRESQL TESTS NOT RUN: {exc}")
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _pg_run(url: str, *statements: str) -> list[Any]:
+    """Run ``statements`` in the database, then return what it holds (objects and rows)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+        objects = await conn.fetch(
+            "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname IN ('public', 'ohf') ORDER BY 1, 2"
+        )
+        types = await conn.fetch(
+            "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE n.nspname = 'public' ORDER BY 1"
+        )
+        listed = [(o["nspname"], o["relname"], o["relkind"].decode()) for o in objects]
+        tables = [name for schema, name, kind in listed if kind == "r" and schema == "public"]
+        rows = [await conn.fetch(f'SELECT * FROM public."{t}"') for t in tables]
+        return [
+            listed,
+            [t["typname"] for t in types],
+            [[tuple(r) for r in table] for table in rows],
+        ]
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def foreign_pg_database() -> AsyncIterator[str]:
+    """A database of its own for the test (created as postgres, dropped after)."""
+    name = f"ohf_foreign_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("case", sorted(PG_FOREIGN))
+async def test_postgres_foreign_tables_are_named_and_left_alone(
+    capsys: pytest.CaptureFixture[str], foreign_pg_database: str, case: str
+) -> None:
+    ddl, names = PG_FOREIGN[case]
+    url = foreign_pg_database
+    if "TABLE machines" in " ".join(ddl):
+        ddl = [*ddl, "INSERT INTO machines VALUES (1, 'someone else')"]
+    before = await _pg_run(url, *ddl)
+    for argv in COMMANDS:
+        # main() runs its own event loop: from a worker thread, as a user's process would
+        code, out, err = await asyncio.to_thread(cli, capsys, *argv, "--url", url)
+        assert (code, out) == (1, ""), (argv, out, err)  # migrate: raw DuplicateTable error
+        assert_foreign_refusal(one_line_error(err), names)
+    with pytest.raises(ForeignTables):
+        await open_store(url, migrate=True)
+    assert await _pg_run(url) == before
+
+
+async def test_postgres_a_schema_of_its_own_is_the_way_out(foreign_pg_database: str) -> None:
+    """The advice works: first in the search_path, our schema sits beside theirs."""
+    url = foreign_pg_database
+    database = make_url(url).database
+    before = await _pg_run(url, "CREATE TABLE machines (id int, owner text)")
+    with pytest.raises(ForeignTables):
+        await migrate(url)
+    await _pg_run(url, "CREATE SCHEMA ohf", f'ALTER DATABASE "{database}" SET search_path = ohf')
+    await migrate(url)
+    async with open_store(url) as store:
+        await store.machines.save(make_machine("i-ours"))
+        assert [m.machine_id for m in await store.machines.get_all()] == ["i-ours"]
+    after = await _pg_run(url)
+    assert after[2] == before[2]  # their public.machines: same rows
+    assert ("ohf", "machines", "r") in after[0] and ("public", "machines", "r") in after[0]

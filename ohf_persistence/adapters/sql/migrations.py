@@ -71,6 +71,64 @@ def head_revision() -> str | None:
     return _scripts().get_current_head()
 
 
+class ForeignTables(SchemaOutOfDate):
+    """The database holds tables (or indexes, views, types) named like ohf_persistence's that
+    ohf_persistence did not create (no schema revision). Nothing touches them: ``migrate``
+    would fail half-way on them and opening a store would read someone else's data. A
+    ``SchemaOutOfDate``, so existing handlers of "no schema" still catch it."""
+
+    def __init__(self, where: str, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            f"{where} holds tables that are not ohf_persistence's: {', '.join(names)} (named "
+            "like its own, but the database has no ohf_persistence schema revision); "
+            "ohf_persistence will not touch them: use a different database (on PostgreSQL, or "
+            "a schema of its own, first in the role's search_path); nothing was changed"
+        )
+
+
+# Every object in the target schema, as (name, kind): one namespace per dialect. PostgreSQL's
+# types count too (CREATE TABLE also creates a row type of the table's name).
+_OBJECTS = {
+    "sqlite": "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view', 'index')",
+    "postgresql": """
+        SELECT c.relname, CASE c.relkind WHEN 'i' THEN 'index' WHEN 'v' THEN 'view'
+            WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'c' THEN 'type'
+            ELSE 'table' END
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = current_schema()
+        UNION ALL
+        SELECT t.typname, 'type' FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = current_schema() AND t.typtype <> 'c'
+    """,
+}
+
+
+def _our_names(dialect: str) -> frozenset[str]:
+    """The names our revisions create in the schema's one namespace."""
+    names = set()
+    for table in metadata.tables.values():
+        names.add(table.name)
+        names.update(str(index.name) for index in table.indexes)
+        if dialect == "postgresql":  # a primary key is an index there, named by its constraint
+            names.add(str(table.primary_key.name))
+    return frozenset(names)
+
+
+def foreign_objects(rows: Any, dialect: str) -> list[str]:
+    """``rows`` of ``_OBJECTS`` that collide with our names, as "machines (table)"."""
+    ours = _our_names(dialect)
+    return sorted({f"{name} ({kind})" for name, kind in rows if name in ours})
+
+
+def _refuse_foreign(conn: Connection, where: str) -> None:
+    """Raise ForeignTables if a database without our schema revision holds our names."""
+    dialect = conn.dialect.name
+    found = foreign_objects(conn.execute(text(_OBJECTS[dialect])).all(), dialect)
+    if found:
+        raise ForeignTables(where, found)
+
+
 def lock_for_migration(conn: Connection) -> None:
     """Serialise schema changes on PostgreSQL for the rest of this transaction (SQLite's
     write lock already does). Called by env.py too, so ``alembic upgrade`` takes it."""
@@ -191,6 +249,8 @@ def _step(
     before = _current(conn)
     if (newer := newer_than_code(before, where)) is not None:
         raise newer
+    if before is None and direction == "upgrade":
+        _refuse_foreign(conn, where)  # before any DDL: CREATE TABLE would fail half-way
     resolved, target = _target(revision)
     if resolved:
         ahead = _position(target) > _position(before)
@@ -219,6 +279,11 @@ async def verify_head(db: Database) -> None:
     try:
         rows = await db.fetch(text("SELECT version_num FROM alembic_version"))
     except SchemaOutOfDate as exc:
+        # "run migrate" would be wrong advice if the tables there are someone else's
+        where = f"{db.backend} at {db.errors.url}"
+        found = foreign_objects(await db.fetch(text(_OBJECTS[db.backend])), db.backend)
+        if found:
+            raise ForeignTables(where, found) from exc
         raise SchemaOutOfDate(
             f"{db.backend} at {db.errors.url} has no ohf_persistence schema (expected revision "
             f"{head}); {db.errors.migrate_hint()}"
@@ -251,12 +316,25 @@ async def downgrade(config: StoreConfig, revision: str) -> tuple[str | None, str
 
 
 async def current(config: StoreConfig) -> str | None:
-    return await _with_db(config, _current)
+    """The schema revision (None: no schema); ForeignTables when there is none but tables
+    named like ours are there (so "no schema, run migrate" is not the answer)."""
+    where = f"{config.backend} at {mask_url(config.url)}"
+
+    def work(conn: Connection) -> str | None:
+        revision = _current(conn)
+        if revision is None:
+            _refuse_foreign(conn, where)
+        return revision
+
+    return await _with_db(config, work)
 
 
-def _differences(conn: Connection) -> list[str]:
+def _differences(conn: Connection, where: str) -> list[str]:
     found: list[str] = []
     revision, head = _current(conn), head_revision()
+    if revision is None:
+        # differences from someone else's tables would read as "migrate fixes this"
+        _refuse_foreign(conn, where)
     if revision is not None and revision not in known_revisions():
         # a newer package's schema: comparing it with our models would list its additions
         # as differences to remove, which is the wrong advice
@@ -289,7 +367,8 @@ def _describe(diff: Any) -> str:
 
 async def check(config: StoreConfig) -> list[str]:
     """Differences between this code's head (revisions and models) and the database."""
-    return await _with_db(config, _differences)
+    where = f"{config.backend} at {mask_url(config.url)}"
+    return await _with_db(config, lambda conn: _differences(conn, where))
 
 
 async def history(config: StoreConfig | None = None) -> list[str]:
