@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import json
 import os
 import sqlite3
 import uuid
@@ -37,6 +38,8 @@ from sqlalchemy.engine import make_url
 from ohf_persistence import SchemaOutOfDate, Store, migrate, open_store
 from ohf_persistence.adapters.sql.migrations import ForeignTables
 from ohf_persistence.domain import Machine, Request, Template
+from ohf_persistence.interop import import_file
+from ohf_persistence.interop.sources import SourceError
 from ohf_persistence.testing import make_machine, make_request, make_template
 from tests.test_cli_commands import one_line_error
 from tests.test_interop_support import PG_URL, cli
@@ -452,3 +455,106 @@ async def test_postgres_a_schema_of_its_own_is_the_way_out(foreign_pg_database: 
     after = await _pg_run(url)
     assert after[2] == before[2]  # their public.machines: same rows
     assert ("ohf", "machines", "r") in after[0] and ("public", "machines", "r") in after[0]
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Every defect of a JSON Lines header is named
+# --------------------------------------------------------------------------------------------
+
+FORMAT = '"format": "ohf-persistence-jsonl"'
+RECORD = json.dumps({"type": "template", "id": "t-1", "version": 1, "data": {"name": "t"}})
+HEADERS = {
+    # name -> (line 1, what the error says); each said "has no header on line 1" or printed
+    # the value whole before, or misnamed it (1e999 as Infinity)
+    "10**400": (
+        f'{{{FORMAT}, "format_version": 1{"0" * 400}}}',
+        "format_version 1000000000… (401 digits) is not supported (this package reads 1)",
+    ),
+    "5000 digits": (
+        f'{{{FORMAT}, "format_version": {"9" * 5000}}}',
+        "format_version 9999999999… (5000 digits) is not supported",
+    ),
+    "1e999": (f'{{{FORMAT}, "format_version": 1e999}}', "format_version 1e999 is not supported"),
+    "-1": (f'{{{FORMAT}, "format_version": -1}}', "format_version -1 is not supported"),
+    "0": (f'{{{FORMAT}, "format_version": 0}}', "format_version 0 is not supported"),
+    "1.0": (f'{{{FORMAT}, "format_version": 1.0}}', "format_version 1.0 is not supported"),
+    "NaN": (f'{{{FORMAT}, "format_version": NaN}}', "format_version NaN is not supported"),
+    "-Infinity": (
+        f'{{{FORMAT}, "format_version": -Infinity}}',
+        "format_version -Infinity is not supported",
+    ),
+    "a string": (
+        f'{{{FORMAT}, "format_version": "2"}}',
+        'format_version "2" is a string, not a number (this package reads 1)',
+    ),
+    "a long string": (
+        f'{{{FORMAT}, "format_version": "{"v" * 300}"}}',
+        'format_version "vvvvvvvvv… (302 characters) is a string',
+    ),
+    "true": (f'{{{FORMAT}, "format_version": true}}', "format_version true is a boolean"),
+    "null": (f'{{{FORMAT}, "format_version": null}}', "format_version null is not a number"),
+    "an object": (f'{{{FORMAT}, "format_version": {{"v": 1}}}}', "format_version {…} is an"),
+    "an array": (f'{{{FORMAT}, "format_version": [1]}}', "format_version […] is an array"),
+    "missing": (f"{{{FORMAT}}}", "the header on line 1 has no format_version"),
+    "newer": (f'{{{FORMAT}, "format_version": 2}}', "newer ohf-persistence (format_version 2)"),
+    "repeated format_version": (
+        f'{{{FORMAT}, "format_version": 1, "format_version": 1}}',
+        'duplicate key "format_version" in the header on line 1',
+    ),
+    "repeated format": (
+        f'{{{FORMAT}, {FORMAT}, "format_version": 1}}',
+        'duplicate key "format" in the header on line 1',
+    ),
+    "other format": (
+        '{"format": "csv", "format_version": 1}',
+        'the header on line 1 has format "csv", not "ohf-persistence-jsonl"',
+    ),
+    "format a number": ('{"format": 1e999, "format_version": 1}', "has format 1e999, not"),
+    "not JSON": (f'{{{FORMAT}, "format_version": 1', "line 1 is not valid JSON (Expecting"),
+    "an array line": ("[1, 2]", "line 1 is an array, so there is no header on line 1"),
+    "a number line": ("1", "line 1 is not an object, so there is no header on line 1"),
+    "a record": (RECORD, 'no header on line 1 (it is a "template" record, with no "format"'),
+    "blank": ("   ", "line 1 is blank, so there is no header on line 1"),
+    "too deep": ("[" * 100_000 + "]" * 100_000, "line 1 is JSON nested too deeply to read"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEADERS))
+def test_every_header_defect_is_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    line, expected = HEADERS[name]
+    path = tmp_path / "in.jsonl"
+    path.write_text(f"{line}\n{RECORD}\n", encoding="utf-8")
+
+    async def into_memory() -> Any:
+        async with open_store("memory://") as store:
+            return await import_file(store, path, "jsonl")
+
+    with pytest.raises(SourceError) as refused:
+        asyncio.run(into_memory())
+    assert expected in str(refused.value), str(refused.value)
+    assert len(str(refused.value)) < 300  # one readable line, whatever the value's size
+    db = tmp_path / "x.db"
+    code, _out, err = cli(capsys, "import", str(path), "--url", f"sqlite+aiosqlite:///{db}")
+    assert code == 1 and expected in one_line_error(err)
+
+
+def test_header_bytes_that_are_not_text_are_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"format": "\xff"}\n' + RECORD.encode() + b"\n")
+    code, _out, err = cli(capsys, "import", str(path), "--url", "memory://")
+    assert code == 1
+    assert "line 1 is not UTF-8 text (invalid start byte at byte 12)" in one_line_error(err)
+
+
+def test_a_good_header_with_a_bom_and_crlf_still_imports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + f'{{{FORMAT}, "format_version": 1}}\r\n{RECORD}\n'.encode())
+    code, out, err = cli(capsys, "import", str(path), "--url", "memory://")
+    assert code == 0, err
+    assert "template     1         1" in out

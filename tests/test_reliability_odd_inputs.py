@@ -258,7 +258,8 @@ def _long_int_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     )
     return {
         "record": (record, "line 3: record: an integer has more than 4300 digits"),
-        "header": (header, "header.jsonl: has no header on line 1"),
+        # named since issue 12's leftovers (it said "has no header on line 1")
+        "header": (header, "header.jsonl: format_version 9999999999… (5000 digits) is not"),
         "orb": (orb, "orb.json: an integer has more than 4300 digits"),
     }
 

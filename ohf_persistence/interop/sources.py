@@ -103,6 +103,95 @@ class Source(Protocol):
     def records(self, only: type[Entity] | None = None) -> Iterator[Parsed]: ...
 
 
+class _Number(str):
+    """A JSON number as written: the header's are compared as text, so ``1e999`` or a
+    5,000-digit int is named as it is instead of failing int() or becoming inf."""
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
+
+
+def _shown(value: Any) -> str:
+    """A header value for a one-line message, as written; long ones cut, with their length."""
+    if type(value) is _Number:
+        text = str.__str__(value)
+    elif isinstance(value, dict | list):
+        text = "{…}" if isinstance(value, dict) else "[…]"
+    else:
+        text = json.dumps(value, ensure_ascii=False)
+    if len(text) <= 24:
+        return text
+    unit = "digits" if text.isdigit() else "characters"
+    return f"{text[:10]}… ({len(text)} {unit})"
+
+
+def header_problem(first: bytes) -> str | None:
+    """What is wrong with ``first`` (line 1 without its BOM) as our header, or None. Each
+    defect is named: a reader told only "no header" cannot tell a typo from a newer file."""
+    expected = json.dumps(FORMAT_HEADER)
+    starts = f"; an ohf-persistence JSON Lines file starts with {expected}"
+    reads = FORMAT_HEADER["format_version"]
+    if not first:
+        return f"is empty{starts}"
+    if not first.strip():
+        return f"line 1 is blank, so there is no header on line 1{starts}"
+    try:
+        header = json.loads(
+            first.decode("utf-8").rstrip("\r\n"),  # so a column is the line's column
+            object_pairs_hook=_no_duplicates,
+            parse_int=_Number,
+            parse_float=_Number,
+            parse_constant=_Number,
+        )
+    except UnicodeDecodeError as exc:
+        return f"line 1 is not UTF-8 text ({exc.reason} at byte {exc.start}){starts}"
+    except _DuplicateKey as exc:
+        return f"duplicate key {_shown(str(exc))} in the header on line 1{starts}"
+    except json.JSONDecodeError as exc:
+        return f"line 1 is not valid JSON ({exc.msg}, column {exc.colno}){starts}"
+    except RecursionError:
+        return f"line 1 is JSON nested too deeply to read{starts}"
+    if not isinstance(header, dict):
+        kind = "an array" if isinstance(header, list) else "not an object"
+        return f"line 1 is {kind}, so there is no header on line 1{starts}"
+    if "format" not in header:
+        record = header.get("type")
+        what = f"a {_shown(record)} record" if isinstance(record, str) else "another object"
+        return f'no header on line 1 (it is {what}, with no "format" key){starts}'
+    if header["format"] != FORMAT_HEADER["format"]:
+        found, ours = _shown(header["format"]), json.dumps(FORMAT_HEADER["format"])
+        return f"the header on line 1 has format {found}, not {ours}{starts}"
+    if "format_version" not in header:
+        return f"the header on line 1 has no format_version (null); this package reads {reads}"
+    version = header["format_version"]
+    if type(version) is _Number:
+        if version == str(reads):
+            return None
+        if version.isdigit() and not version.startswith("0") and len(version) <= 9:
+            return (
+                f"written by a newer ohf-persistence (format_version {version}); this one "
+                f"reads format_version {reads}: upgrade ohf-persistence to import it"
+            )
+        return f"format_version {_shown(version)} is not supported (this package reads {reads})"
+    kinds = {str: "a string, ", bool: "a boolean, ", dict: "an object, ", list: "an array, "}
+    return (
+        f"format_version {_shown(version)} is {kinds.get(type(version), '')}not a number "
+        f"(this package reads {reads})"
+    )
+
+
 class JsonLinesSource:
     def __init__(self, path: Path) -> None:
         _require_file(path)
@@ -114,29 +203,9 @@ class JsonLinesSource:
         newer package is refused whole, as a newer database is refused for writes."""
         with self.path.open("rb") as handle:
             first = handle.readline().removeprefix(BOM)
-        expected = json.dumps(FORMAT_HEADER)
-        try:
-            header = strict_loads(first.decode("utf-8")) if first.strip() else None
-        except (UnicodeDecodeError, BadJson):
-            header = None
-        if not isinstance(header, dict) or header.get("format") != FORMAT_HEADER["format"]:
-            what = "is empty" if not first.strip() else "has no header on line 1"
-            raise SourceError(
-                f"{self.path}: {what}; an ohf-persistence JSON Lines file starts with {expected}"
-            )
-        version = header.get("format_version")
-        if version == FORMAT_HEADER["format_version"] and type(version) is int:
-            return
-        if type(version) is int and version > 1:  # 1: the only version written so far
-            raise SourceError(
-                f"{self.path}: written by a newer ohf-persistence (format_version {version}); "
-                f"this one reads format_version {FORMAT_HEADER['format_version']}: upgrade "
-                "ohf-persistence to import it"
-            )
-        raise SourceError(
-            f"{self.path}: unknown format_version {json.dumps(version)} in the header; "
-            f"this package reads format_version {FORMAT_HEADER['format_version']}"
-        )
+        problem = header_problem(first)
+        if problem is not None:
+            raise SourceError(f"{self.path}: {problem}")
 
     def records(self, only: type[Entity] | None = None) -> Iterator[Parsed]:
         # Bytes, decoded line by line: a line that is not UTF-8 is reported with its number
