@@ -125,14 +125,17 @@ def _mask_rest(rest: str) -> str:
 _OPTION = re.compile(r"([^?&=]*)=([^&]*)")
 
 
-def _secret_option_spans(rest: str) -> list[tuple[int, int]]:
-    """Where the values of secret options are (start, end), at every ``?`` and ``&``."""
+def _secret_option_spans(
+    rest: str, names: frozenset[str] | None = SECRET_OPTIONS
+) -> list[tuple[int, int]]:
+    """Where the values of secret options (``names``; None: every option) are (start, end),
+    at every ``?`` and ``&``."""
     spans = []
     for index, char in enumerate(rest):
         if char not in "?&":
             continue
         option = _OPTION.match(rest, index + 1)
-        if option and unquote_plus(option.group(1)).strip().lower() in SECRET_OPTIONS:
+        if option and (names is None or unquote_plus(option.group(1)).strip().lower() in names):
             spans.append(option.span(2))
     return spans
 
@@ -195,6 +198,7 @@ def _from_url(url: str) -> StoreConfig:
         url = "postgresql+asyncpg://" + rest
         _url_options("postgresql", url)
         _check_port(url)
+        _check_at_signs(url)
         return StoreConfig("postgresql", url)
     if scheme == "dynamodb":
         url = "dynamodb://" + rest
@@ -254,6 +258,31 @@ def _check_port(url: str) -> None:
         return
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"port {port} is not 1 … 65535 in {mask_url(url)!r}")
+
+
+def _check_at_signs(url: str) -> None:
+    """At most one raw ``@`` (the one before the host), and none in an option value.
+
+    URL readers disagree on any other: SQLAlchemy ends the user information at an ``@`` inside
+    ``?password=a@b`` when a port precedes it, and at the first ``@`` of a password, so the
+    rest of the secret became the host name (sent to DNS, shown in errors); libpq reads such
+    URLs differently again. Refused, whatever the parse, with the one fix that is read alike
+    everywhere: ``%40``."""
+    rest = url.partition("://")[2]
+    if "@" not in rest:
+        return
+    if rest.count("@") > 1:
+        where = "more than once"
+    elif any("@" in rest[start:stop] for start, stop in _secret_option_spans(rest, None)):
+        where = "in an option value"
+    else:
+        return
+    raise ConfigError(
+        f"{mask_url(url)!r} holds a raw '@' {where}; URL readers disagree on where such a "
+        "URL's user information ends (part of a password could be taken for the host name), "
+        "so it is refused: percent-encode each '@' inside a user name, password or option "
+        "value as %40 (and a '?' in a password as %3F)"
+    )
 
 
 def _dynamodb_options(url: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ import collections
 import enum
 import json
 import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,8 +36,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from ohf_persistence import SchemaOutOfDate, Store, migrate, open_store
+from ohf_persistence import ConfigError, SchemaOutOfDate, Store, migrate, open_store
 from ohf_persistence.adapters.sql.migrations import ForeignTables
+from ohf_persistence.config import resolve_config
 from ohf_persistence.domain import Machine, Request, Template
 from ohf_persistence.interop import import_file
 from ohf_persistence.interop.sources import SourceError
@@ -558,3 +560,122 @@ def test_a_good_header_with_a_bom_and_crlf_still_imports(
     code, out, err = cli(capsys, "import", str(path), "--url", "memory://")
     assert code == 0, err
     assert "template     1         1" in out
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A raw "@" in a PostgreSQL URL's option value or password is refused; ": / #" are read
+# --------------------------------------------------------------------------------------------
+
+HOST = "127.0.0.1:5432"
+SECRET = "zq9s3cret"  # the tail of every password below: never shown, never a host name
+RAW_AT = {
+    "query password after host:port": f"postgresql+asyncpg://u@{HOST}/test?password=a@{SECRET}",
+    "query password, no user": f"postgresql+asyncpg://{HOST}/test?password=a@{SECRET}",
+    "query password, no port": f"postgresql+asyncpg://u@127.0.0.1/test?password=a@{SECRET}",
+    "query password with : and @": f"postgresql+asyncpg://u@{HOST}/test?password=a:b@{SECRET}",
+    "second option": f"postgresql+asyncpg://u@{HOST}/test?ssl=disable&password=@{SECRET}",
+    "sslpassword": f"postgresql+asyncpg://u@{HOST}/test?sslpassword=x@{SECRET}",
+    "userinfo password": f"postgresql+asyncpg://u:a@{SECRET}@{HOST}/test",
+    "userinfo password, no port": f"postgresql+asyncpg://u:a@{SECRET}@127.0.0.1/test",
+    "userinfo password with port-like tail": f"postgresql+asyncpg://u:a@{SECRET}:1@{HOST}/test",
+    "userinfo password with / # ?": f"postgresql+asyncpg://u:a/#?@{SECRET}@{HOST}/test",
+    "scheme postgres://": f"postgres://u@{HOST}/test?password=a@{SECRET}",
+}
+
+
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Record every name lookup (there must be none: the URL is refused before)."""
+    looked_up: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        looked_up.append(args[:2])
+        raise socket.gaierror("no lookups in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return looked_up
+
+
+def _assert_refused(message: str) -> None:
+    assert "holds a raw '@'" in message and "%40" in message, message
+    assert SECRET not in message and "s3cret" not in message, message
+
+
+@pytest.mark.parametrize("name", sorted(RAW_AT))
+async def test_a_raw_at_sign_in_a_postgres_url_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    url = RAW_AT[name]
+    looked_up = _no_dns(monkeypatch)
+    with pytest.raises(ConfigError) as refused:
+        resolve_config(url)
+    _assert_refused(str(refused.value))
+    for config in (url, {"storage": {"type": "sql", "sql": {"url": url}}}):
+        with pytest.raises(ConfigError) as refused:
+            await open_store(config)
+        _assert_refused(str(refused.value))
+    monkeypatch.setenv("OHF_STORAGE_URL", url)
+    with pytest.raises(ConfigError) as refused:
+        await open_store()
+    assert str(refused.value).startswith("$OHF_STORAGE_URL: ")
+    _assert_refused(str(refused.value))
+    assert looked_up == []
+
+
+@pytest.mark.parametrize("name", sorted(RAW_AT))
+@pytest.mark.parametrize(
+    "command", [["stats"], ["migrate"], ["check", "--json"], ["--debug", "current"]]
+)
+def test_the_cli_refuses_a_raw_at_sign_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    command: list[str],
+) -> None:
+    looked_up = _no_dns(monkeypatch)
+    code, out, err = cli(capsys, *command, "--url", RAW_AT[name])
+    assert (code, out) == (1, "")
+    last = err.strip().splitlines()[-1]  # --debug shows the traceback above it
+    _assert_refused(err)
+    subcommand = next(word for word in command if not word.startswith("--"))
+    assert last.startswith(f"ohf-persistence {subcommand}: error: ")
+    assert looked_up == []
+
+
+# Read as written (SQLAlchemy's reading is the obvious one): raw ":", "/", "#", "?" in a query
+# password or in the user information's password, and "@" written as %40.
+READ_AS_WRITTEN = {
+    f"postgresql+asyncpg://u@{HOST}/test?password=a:b/c#d": ("u", None, "a:b/c#d"),
+    f"postgresql+asyncpg://u@{HOST}/test?password=a?b&ssl=disable": ("u", None, "a?b"),
+    f"postgresql+asyncpg://u@{HOST}/test?password=a%40b": ("u", None, "a@b"),
+    f"postgresql+asyncpg://u:a:b/c#d@{HOST}/test": ("u", "a:b/c#d", None),
+    f"postgresql+asyncpg://u:a?b@{HOST}/test": ("u", "a?b", None),
+    f"postgresql+asyncpg://u:a%40b@{HOST}/test": ("u", "a@b", None),
+    f"postgresql+asyncpg://u%40corp:pw@{HOST}/test": ("u@corp", "pw", None),
+}
+
+
+@pytest.mark.parametrize("url", sorted(READ_AS_WRITTEN))
+def test_other_characters_and_percent_encoded_at_signs_are_read_as_written(url: str) -> None:
+    user, password, option = READ_AS_WRITTEN[url]
+    parsed = make_url(resolve_config(url).url)
+    assert (parsed.host, parsed.port, parsed.database) == ("127.0.0.1", 5432, "test")
+    assert (parsed.username, parsed.password, parsed.query.get("password")) == (
+        user,
+        password,
+        option,
+    )
+
+
+@pytest.mark.parametrize(
+    "suffix", ["?password=a:b/c%23d", "?password=a%40b%3Fc", "?password=a:b/c#d&timeout=5"]
+)
+async def test_a_real_server_opens_with_such_passwords(
+    capsys: pytest.CaptureFixture[str], foreign_pg_database: str, suffix: str
+) -> None:
+    """The test server trusts every connection, so this shows the host and database are read
+    right (the password itself is checked above): migrate, then stats on the new schema."""
+    for command in ("migrate", "stats"):
+        argv = (command, "--url", foreign_pg_database + suffix)
+        code, out, err = await asyncio.to_thread(cli, capsys, *argv)
+        assert code == 0, err
+        assert "password=***" in out and "a:b" not in out and "a%40b" not in out
