@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import countOf
 from typing import Any, TypeVar
 
 from .errors import ValidationError
@@ -57,11 +58,24 @@ def plain_str(value: str) -> str:
     return value if type(value) is str else str.__str__(value)
 
 
-def check_id(value: Any, field: str, entity: str) -> str:
+def _as_str(value: Any, field: str, entity: str) -> str:
+    """A value that is not exactly a str: a subclass's plain str (a StrEnum member's value,
+    whatever its ``__str__`` says), anything else refused."""
     if not isinstance(value, str):
         raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
-    # a StrEnum member ...: the plain str every backend returns
-    text: str = value if type(value) is str else str.__str__(value)
+    return str.__str__(value)
+
+
+def _as_int(value: Any, field: str, entity: str) -> int:
+    """A value that is not exactly an int: a subclass's plain int (an IntEnum member's value),
+    anything else (bool included) refused."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _fail(entity, field, f"must be an int, got {type(value).__name__}")
+    return int.__int__(value)
+
+
+def check_id(value: Any, field: str, entity: str) -> str:
+    text: str = value if type(value) is str else _as_str(value, field, entity)
     if not 1 <= len(text) <= MAX_ID_LENGTH:
         raise _fail(entity, field, f"must be 1-{MAX_ID_LENGTH} characters, got {len(text)}")
     if _CONTROL.search(text):
@@ -74,9 +88,7 @@ def check_optional_id(value: Any, field: str, entity: str) -> str | None:
 
 
 def check_text(value: Any, field: str, entity: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(entity, field, f"must be a str, got {type(value).__name__}")
-    text: str = value if type(value) is str else str.__str__(value)  # as in check_id
+    text: str = value if type(value) is str else _as_str(value, field, entity)
     if not storable(text):
         raise _fail(entity, field, "must not contain NUL characters or lone surrogates")
     return text
@@ -87,9 +99,7 @@ def check_optional_text(value: Any, field: str, entity: str) -> str | None:
 
 
 def check_count(value: Any, field: str, entity: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _fail(entity, field, f"must be an int, got {type(value).__name__}")
-    number: int = value if type(value) is int else int.__int__(value)  # an IntEnum: its int
+    number: int = value if type(value) is int else _as_int(value, field, entity)
     if not 0 <= number <= MAX_COUNT:
         raise _fail(entity, field, f"must be between 0 and {MAX_COUNT}, got {number}")
     return number
@@ -162,7 +172,7 @@ def check_enum(enum: type[E]) -> Callable[[Any, str, str], E]:
 
 
 def check_str_list(value: Any, field: str, entity: str) -> list[str]:
-    # One pass in C for the common case (see ``_all_storable``); a problem is then found again
+    # One pass in C for the common case (``_all_storable``); a problem is then found again
     # below for its message.
     if type(value) is list and _all_storable(value):
         return value
@@ -226,7 +236,7 @@ def _all_storable(strings: list[str]) -> bool:
     except TypeError:  # an item that is not a str
         return False
     # join also takes str subclasses (a StrEnum member ...), which must be made plain.
-    return list(map(type, strings)).count(str) == len(strings)
+    return countOf(map(type, strings), str) == len(strings)
 
 
 def _walk(items: Any, depth: int, strings: list[str]) -> bool:
