@@ -138,19 +138,16 @@ class _Journal:
 @contextmanager
 def _atomically(unit: BackendUnitOfWork) -> Iterator[_Journal]:
     """Stage into ``unit`` all or nothing. A conflict with a stored row (not with one the unit
-    staged itself) also spoils the unit (see ``commit``)."""
+    staged itself) spoils the unit until that row is staged successfully (see ``commit``)."""
     journal = _Journal(unit.tracker)
     try:
         yield journal
     except BaseException as exc:
         journal.undo()
-        if (
-            isinstance(exc, ConcurrencyConflict)
-            and unit.conflict is None
-            and not unit.holds(exc.entity_type, exc.key)
-        ):
-            unit.conflict = exc
+        if isinstance(exc, ConcurrencyConflict) and not unit.holds(exc.entity_type, exc.key):
+            unit.conflicts.setdefault((exc.entity_type, exc.key), exc)
         raise
+    unit.staged_again(journal.previous)
 
 
 def status_changed(
@@ -591,10 +588,10 @@ class BackendUnitOfWork(UnitOfWork):
         self._storage = storage
         self.staged: dict[type[Entity], Staged] = {cls: {} for cls in ENTITY_TYPES}
         self.tracker = SaveTracker()
-        # The first conflict with a stored row a save or restore raised: the unit can no
-        # longer be committed (DynamoDB, which checks stored rows only at commit, would
-        # refuse the whole unit there too).
-        self.conflict: ConcurrencyConflict | None = None
+        # Conflicts with stored rows that saves or restores raised, by (entity type, key):
+        # while one is there (its row not staged again since), the unit cannot be committed
+        # (DynamoDB, which checks stored rows only at commit, would refuse it there too).
+        self.conflicts: dict[tuple[str, str], ConcurrencyConflict] = {}
         self.templates = Templates(storage, self)
         self.requests = Requests(storage, self)
         self.machines = Machines(storage, self)
@@ -613,6 +610,14 @@ class BackendUnitOfWork(UnitOfWork):
             entity_type == cls.ENTITY_TYPE and key in staged for cls, staged in self.staged.items()
         )
 
+    def staged_again(self, writes: Iterable[tuple[Staged, str, Any]]) -> None:
+        """Rows staged successfully: a conflict an earlier save of one of them met is
+        answered (the caller saved it again, on the right version)."""
+        if self.conflicts:
+            for staged, key, _old in writes:
+                cls = next(c for c, rows in self.staged.items() if rows is staged)
+                self.conflicts.pop((cls.ENTITY_TYPE, key), None)
+
     def writes(self) -> list[Write]:
         """The staged writes in commit order: templates, requests, machines; staging order."""
         return [
@@ -623,12 +628,13 @@ class BackendUnitOfWork(UnitOfWork):
 
     async def commit(self) -> None:
         """Store every staged write, all or nothing (a conflict raises and writes nothing;
-        the unit keeps its writes until ``rollback``). A unit in which a save already raised a
-        conflict raises that conflict again until rolled back, even if the caller caught the
-        first: DynamoDB, which checks only here, refuses the same unit the same way."""
+        the unit keeps its writes until ``rollback``). A unit in which a save raised a
+        conflict with a stored row raises that conflict again until rolled back, even if the
+        caller caught the first, unless the row was saved again since (on its stored
+        version): DynamoDB, which checks only here, refuses or accepts the same unit alike."""
         _check_open(self._storage)
-        if self.conflict is not None:
-            raise self.conflict
+        if self.conflicts:
+            raise next(iter(self.conflicts.values()))
         writes = self.writes()
         if writes:
             await self._storage.write(writes)
@@ -641,7 +647,7 @@ class BackendUnitOfWork(UnitOfWork):
         for staged in self.staged.values():
             staged.clear()
         self.tracker.undo()
-        self.conflict = None
+        self.conflicts.clear()
 
     async def restore(self, entity: Entity, *, replaces: int = 0) -> None:
         """Stage ``entity`` as stored elsewhere: see ``UnitOfWork.restore``."""

@@ -292,6 +292,8 @@ class OrbSource:
             if not text.strip():  # ORB's JSON storage reads an empty or blank file as no data
                 return
             document = strict_loads(text)
+            if document is None or document == []:  # ORB reads null and [] as no data too
+                return
         except BadJson as exc:
             raise SourceError(f"{file}: {exc}") from exc
         except UnicodeDecodeError as exc:

@@ -8,11 +8,12 @@ Where the store URL comes from, first match wins:
 3. a SQLite file ``ohf.db`` next to ORB's JSON data: ``<storage.json_strategy.base_path>``
    (``<work_dir>/data`` once ORB resolved it), parent folders created.
 
-An ``ohf`` section that is there but malformed (not an object, a key other than ``url``, a
-``url`` that is not a non-empty string) is ORB's ConfigurationError, never a fall-back to 2 or
-3. A local SQLite file is migrated automatically (its parent folders created); PostgreSQL and
-DynamoDB are not (opening them unmigrated fails with ORB's ConfigurationError naming
-``ohf-persistence migrate``). Any store that cannot be opened is ORB's ConfigurationError.
+An ``ohf`` section that is there but malformed (not an object, a key other than ``url``, no
+``url``, a ``url`` that is not a non-empty string) is ORB's ConfigurationError, never a
+fall-back to 2 or 3. A local SQLite file is migrated automatically (its parent folders
+created); PostgreSQL and DynamoDB are not (opening them unmigrated fails with ORB's
+ConfigurationError naming ``ohf-persistence migrate``). Any store that cannot be opened is
+ORB's ConfigurationError.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from orb.config.managers.configuration_manager import ConfigurationManager
 from .. import sync
 from ..config import ENV_URL, mask_url, resolve_config, sqlite_file
 from ..domain import PersistenceError, SchemaOutOfDate
+from ..domain.errors import SchemaNewerThanCode
 
 _log = logging.getLogger("ohf_persistence.orb")
 _lock = threading.Lock()
@@ -95,7 +97,8 @@ def resolve_url(
 
 
 def _configured_url(storage: Mapping[str, Any] | None) -> str | None:
-    """``storage.ohf.url``; None when there is no ``ohf`` section or it names no URL."""
+    """``storage.ohf.url``; None when there is no ``ohf`` section (one without a URL is
+    malformed: the operator meant a store, not the defaults)."""
     if storage is None or "ohf" not in storage:
         return None
     section = storage["ohf"]
@@ -110,7 +113,7 @@ def _configured_url(storage: Mapping[str, Any] | None) -> str | None:
             f'storage.ohf has unknown key(s) {", ".join(map(repr, unknown))}; its only key is "url"'
         )
     if "url" not in section:
-        return None
+        raise _config_error('storage.ohf is there but names no store: give {"url": "<store URL>"}')
     url = section["url"]
     if not isinstance(url, str) or not url.strip():
         got = repr(url) if isinstance(url, str) else type(url).__name__
@@ -156,6 +159,8 @@ def _open(url: str) -> sync.SyncStore:
             except SchemaOutOfDate:  # a new or older local file: bring it to head
                 return sync.open_store(config, migrate=True)
         return sync.open_store(config)
+    except SchemaNewerThanCode as exc:  # migrate cannot fix this: a newer package can
+        raise _config_error(f"cannot use {mask_url(url)}: {exc}") from exc
     except SchemaOutOfDate as exc:
         raise _config_error(
             f"the store at {mask_url(url)} is not migrated; run "

@@ -20,7 +20,7 @@ from .. import sync
 from ..domain import AlreadyExists, ConcurrencyConflict, PersistenceError, TransactionTooLarge
 from ..domain.entities import Entity
 from ..interop.orb import set_stored_version
-from ..interop.writer import repo_for
+from ..interop.writer import fetch_existing, repo_for
 from ..ports import Store, UnitOfWork
 from .errors import orb_error, readable
 
@@ -116,13 +116,15 @@ class Session:
                 # In our unit a wrong guess is a conflict that spoils it (DynamoDB's would
                 # surface only at commit): upserts of rows not read in this unit use the
                 # stored version, read through the unit.
-                guesses = await _stored_versions(target, write.cls, write.entities, versions)
+                guesses = await stored_versions(target, write.cls, write.entities, versions)
             await stage(target, write.cls, write.entities, versions, guesses)
             return
         repo = repo_for(target, write.cls)
+        cache = known_versions(self.store)
         for key in write.keys:
             await repo.delete(key)
             versions.pop((write.cls, key), None)
+            cache.pop((write.cls, key), None)  # a hint only: gone even if the unit fails
 
     def write(self, write: Write, what: str) -> None:
         """A write inside ORB's unit: held, or staged in our unit if it is open."""
@@ -145,7 +147,8 @@ class Session:
     def commit(self) -> None:
         uow, held, versions = self._take()
         single = len(held) == 1 and len(held[0].entities or held[0].keys) == 1
-        if uow is None and not held:
+        if uow is None and not held:  # read only: what it read is the next save's guess
+            known_versions(self.store).update(versions)
             return
 
         async def commit() -> None:
@@ -199,19 +202,17 @@ class Session:
         return taken
 
 
-async def _stored_versions(
-    unit: UnitOfWork, cls: type[Entity], entities: list[Entity], versions: dict[Key, int]
+async def stored_versions(
+    source: Store | UnitOfWork,
+    cls: type[Entity],
+    entities: list[Entity],
+    versions: Mapping[Key, int],
 ) -> dict[Key, int]:
-    """The stored version (0: absent) of each row of ``entities`` not read in the unit, read
-    through the unit (so its own pending writes count)."""
-    repo = repo_for(unit, cls)
-    found: dict[Key, int] = {}
-    for entity in entities:
-        key = (cls, entity.key)
-        if key not in versions and key not in found:
-            current = await repo.get_by_id(entity.key)
-            found[key] = 0 if current is None else current.version
-    return found
+    """The stored version (0: absent) of each row of ``entities`` not in ``versions``, read
+    in batches through ``source`` (a unit's own pending writes count)."""
+    keys = list(dict.fromkeys(e.key for e in entities if (cls, e.key) not in versions))
+    found = await fetch_existing(source, cls, keys) if keys else {}
+    return {(cls, key): found[key].version if key in found else 0 for key in keys}
 
 
 async def stage(

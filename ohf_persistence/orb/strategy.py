@@ -34,7 +34,7 @@ from ..ports import Store, UnitOfWork
 from ..query import check_key
 from .criteria import indexed_query, matches
 from .errors import orb_error, readable
-from .session import Session, Write, known_versions, remember, stage
+from .session import Key, Session, Write, known_versions, remember, stage, stored_versions
 
 T = TypeVar("T")
 Record = dict[str, Any]
@@ -250,12 +250,17 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
             session.write(Write(cls, entities, []), f"{what} {self.entity_type}")
             return
         store = session.store
-        guesses = known_versions(store)
+        guesses: Mapping[Key, int] = known_versions(store)
 
         async def autocommit() -> None:
-            # One entity: one autocommitted write. Several: save_many, all or nothing (on
-            # DynamoDB atomic per 100, as DESIGN.md says for save_many outside a unit).
-            await stage(store.store, cls, entities, {}, guesses)
+            # One entity: one autocommitted write, on the version last seen. Several:
+            # save_many, all or nothing (on DynamoDB atomic per 100, as DESIGN.md says for
+            # save_many outside a unit), on the stored versions of the rows this process has
+            # not seen, read in batches first (a wrong guess costs the whole batch again).
+            known = guesses
+            if len(entities) > 1:
+                known = {**guesses, **await stored_versions(store.store, cls, entities, guesses)}
+            await stage(store.store, cls, entities, {}, known)
 
         session.run(autocommit, f"{what} {self.entity_type}")
         remember(store, entities)
@@ -269,24 +274,16 @@ class OhfStorageStrategy(StorageStrategy):  # type: ignore[misc]  # ORB's class 
         if not keys:
             return
 
+        write, what = Write(cls, None, keys), f"delete {self.entity_type}"
         if session.active:
-            session.write(Write(cls, None, keys), f"delete {self.entity_type}")
+            session.write(write, what)
             return
-
-        async def delete_all() -> None:
-            if len(keys) == 1:
-                await repo_for(session.store.store, cls).delete(keys[0])
-                return
-            async with session.store.store.unit_of_work() as own:
-                repo = repo_for(own, cls)
-                for key in keys:
-                    await repo.delete(key)
-                await own.commit()
-
-        session.run(delete_all, f"delete {self.entity_type}")
-        cache = known_versions(session.store)
-        for key in keys:
-            cache.pop((cls, key), None)
+        # Outside ORB's unit: a unit of its own, committed as ORB's are (one row: one
+        # statement; on DynamoDB more than 100 rows: atomic chunks with undo).
+        own = Session(session.store)
+        own.begin()
+        own.write(write, what)
+        own.commit()
 
     # -- transactions and lifecycle --------------------------------------------------------
 
