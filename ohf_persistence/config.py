@@ -187,12 +187,15 @@ def _from_url(url: str) -> StoreConfig:
             raise ConfigError(f"SQLite URLs look like {SUPPORTED_URLS[1]}, got {mask_url(url)!r}")
         url = "sqlite+aiosqlite:///" + rest[1:]
         _url_options("sqlite", url)
-        if not url.removeprefix("sqlite+aiosqlite:///").partition("?")[0]:
+        path = url.removeprefix("sqlite+aiosqlite:///").partition("?")[0]
+        if not path:
             # SQLite would open a throw-away database that a migrate "fills" and loses
             raise ConfigError(
                 f"no SQLite path in {mask_url(url)!r}; give a file (sqlite+aiosqlite:///ohf.db) "
                 "or, for a private in-memory database, sqlite+aiosqlite:///:memory:"
             )
+        if "\x00" in unquote(path):
+            raise ConfigError(f"a SQLite path cannot hold a NUL byte (%00): {mask_url(url)!r}")
         return StoreConfig("sqlite", url)
     if scheme in ("postgresql+asyncpg", "postgresql", "postgres"):
         url = "postgresql+asyncpg://" + rest
@@ -226,6 +229,15 @@ def _url_options(backend: str, url: str) -> dict[str, str]:
         except Exception:  # malformed: engine.py refuses it with its own message
             return {}
         pairs = [(k, v) for k, vs in query.items() for v in ((vs,) if isinstance(vs, str) else vs)]
+        # SQLAlchemy drops an option without "=": a "?" inside a SQLite path (the file would
+        # be another one) or a bare typo; the query starts after the host's "@", if any.
+        after_host = url.rpartition("@")[2] if backend == "postgresql" else url
+        for piece in after_host.partition("?")[2].split("&"):
+            if piece and "=" not in piece:
+                raise ConfigError(
+                    f"URL option {unquote(piece)!r} has no value in {mask_url(url)!r}; a '?' "
+                    "in a path or name is written %3F"
+                )
     else:
         pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     # the wording of adapters/sql/engine.py's check (which guards a StoreConfig built by hand)
@@ -292,8 +304,10 @@ def _dynamodb_options(url: str) -> dict[str, str]:
     default the same way. Both are refused (an empty ``table_prefix=`` means no prefix)."""
     place = url.removeprefix("dynamodb://").partition("?")[0]
     if place:
+        masked = mask_url(url)  # the place may hold user:password@
         raise ConfigError(
-            f"a DynamoDB URL has no host or path ({place!r} in {mask_url(url)!r}); give the "
+            f"a DynamoDB URL has no host or path "
+            f"({masked.removeprefix('dynamodb://').partition('?')[0]!r} in {masked!r}); give the "
             "endpoint as an option: dynamodb://?endpoint_url=http://HOST:PORT&region=…"
         )
     options = _url_options("dynamodb", url)
