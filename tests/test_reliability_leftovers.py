@@ -36,8 +36,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from ohf_persistence import ConfigError, SchemaOutOfDate, Store, migrate, open_store
-from ohf_persistence.adapters.sql.migrations import ForeignTables
+from ohf_persistence import ConfigError, ForeignTables, SchemaOutOfDate, Store, migrate, open_store
 from ohf_persistence.config import resolve_config
 from ohf_persistence.domain import Machine, Request, Template
 from ohf_persistence.interop import import_file

@@ -124,6 +124,22 @@ class SchemaNewerThanCode(SchemaOutOfDate):
         self.revision = revision
 
 
+class ForeignTables(SchemaOutOfDate):
+    """The database holds tables (or indexes, views, types) named like ohf_persistence's that
+    ohf_persistence did not create (no schema revision). Nothing touches them: ``migrate``
+    would fail half-way on them and opening a store would read someone else's data. A
+    ``SchemaOutOfDate``, so existing handlers of "no schema" still catch it."""
+
+    def __init__(self, where: str, names: list[str]) -> None:
+        self.names = names
+        super().__init__(
+            f"{where} holds tables that are not ohf_persistence's: {', '.join(names)} (named "
+            "like its own, but the database has no ohf_persistence schema revision); "
+            "ohf_persistence will not touch them: use a different database (on PostgreSQL, or "
+            "a schema of its own, first in the role's search_path); nothing was changed"
+        )
+
+
 class StoreClosed(PersistenceError):
     """The store was closed: no repository or unit-of-work call works after ``close()``."""
 
@@ -134,6 +150,7 @@ __all__ = [
     "ConcurrencyConflict",
     "ConfigError",
     "EntityNotFound",
+    "ForeignTables",
     "InvalidCursor",
     "InvalidFilter",
     "InvalidStatusTransition",
