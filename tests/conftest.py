@@ -36,3 +36,16 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(request: pytest.FixtureRequest, backend_name: str) -> object:
     return request.getfixturevalue(f"{backend_name}_store")
+
+
+@pytest.fixture
+def orb_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An ORB installation rooted in tmp_path (ORB_ROOT_DIR), no OHF_STORAGE_URL, the storage
+    type ``ohf`` registered (ORB's tests only: needs orb-py)."""
+    from ohf_persistence import orb as ohf_orb
+
+    monkeypatch.delenv("OHF_STORAGE_URL", raising=False)
+    monkeypatch.setenv("ORB_ROOT_DIR", str(tmp_path / "orb"))
+    monkeypatch.chdir(tmp_path)
+    ohf_orb.register()
+    return tmp_path

@@ -136,3 +136,15 @@ def rmw_worker(url: str, request_id: str, label: str, barrier: Any, results: Any
                 if attempts > 5:
                     raise
     results.put((label, attempts, conflicts))
+
+
+def orb_manager(storage: dict[str, Any]) -> Any:
+    """ORB's ConfigurationManager for a config whose ``storage`` section is ``storage``."""
+    from orb.config.managers.configuration_manager import ConfigurationManager
+
+    return ConfigurationManager(config_dict={"storage": storage})
+
+
+def default_db(root: Path) -> Path:
+    """Where ``ohf`` keeps its SQLite file by default under the ORB root of ``orb_env``."""
+    return root / "orb" / "work" / "data" / "ohf.db"

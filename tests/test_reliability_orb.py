@@ -17,7 +17,6 @@ import pytest
 
 pytest.importorskip("orb", reason="needs orb-py (the orb extra)")
 
-from orb.config.managers.configuration_manager import ConfigurationManager
 from orb.domain.base.exceptions import ConfigurationError
 from orb.infrastructure.storage.json.strategy import JSONStorageStrategy
 from orb.infrastructure.utilities.factories.repository_factory import (
@@ -25,36 +24,18 @@ from orb.infrastructure.utilities.factories.repository_factory import (
     UnitOfWorkFactory,
 )
 
-import ohf_persistence.orb as ohf_orb
 from ohf_persistence import sync
 from ohf_persistence.cli import main as ohf_cli
 from ohf_persistence.orb import registration
 from ohf_persistence.orb.session import Session
 from ohf_persistence.orb.strategy import OhfStorageStrategy
+from tests.orb_support import default_db, orb_manager
 
 
 def _orb_fixture() -> dict[str, Any]:
     from tests.test_interop_support import FIXTURE_FILE
 
     return json.loads(Path(FIXTURE_FILE).read_text())
-
-
-@pytest.fixture
-def orb_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """An ORB installation rooted in tmp_path; no OHF_STORAGE_URL; the type registered."""
-    monkeypatch.delenv("OHF_STORAGE_URL", raising=False)
-    monkeypatch.setenv("ORB_ROOT_DIR", str(tmp_path / "orb"))
-    monkeypatch.chdir(tmp_path)
-    ohf_orb.register()
-    return tmp_path
-
-
-def _manager(storage: dict[str, Any]) -> ConfigurationManager:
-    return ConfigurationManager(config_dict={"storage": storage})
-
-
-def _default_db(root: Path) -> Path:
-    return root / "orb" / "work" / "data" / "ohf.db"
 
 
 # 1. A malformed `ohf` section silently falls back to another store ---------------------------
@@ -88,10 +69,10 @@ def test_malformed_ohf_section_is_refused_not_silently_replaced_by_the_default_s
         "STRING": wanted,
         "EMPTY_URL": {"url": ""},
     }[section]
-    manager = _manager({"strategy": "ohf", "ohf": ohf})
+    manager = orb_manager({"strategy": "ohf", "ohf": ohf})
     with pytest.raises(ConfigurationError):
         registration.create_unit_of_work(manager)
-    assert not _default_db(orb_env).exists()
+    assert not default_db(orb_env).exists()
 
 
 # 2. ORB's own RepositoryFactory cannot see storage.ohf.url without ORB's container ---------
@@ -111,7 +92,7 @@ def test_a_repository_factory_without_orbs_container_says_it_cannot_see_the_url(
     Before the fix: the repository silently used ``<work_dir>/data/ohf.db`` while the unit of
     work used the configured URL: data split between two stores, nothing said."""
     url = f"sqlite+aiosqlite:///{orb_env / 'configured.db'}"
-    manager = _manager({"strategy": "ohf", "ohf": {"url": url}})
+    manager = orb_manager({"strategy": "ohf", "ohf": {"url": url}})
     log = logging.getLogger("hostile")
     with caplog.at_level(logging.WARNING, logger="ohf_persistence.orb"):
         RepositoryFactory(manager, log).create_request_repository()
@@ -139,7 +120,7 @@ def test_a_forked_orb_process_gets_a_working_store(orb_env: Path) -> None:
     Before the fix: every ORB call in the child raises ORB's StorageError "this store was opened in
     the parent process before a fork; open it again here" — forever, ORB cannot reopen it."""
     url = f"sqlite+aiosqlite:///{orb_env / 'fork.db'}"
-    manager = _manager({"strategy": "ohf", "ohf": {"url": url}})
+    manager = orb_manager({"strategy": "ohf", "ohf": {"url": url}})
     with registration.create_unit_of_work(manager) as uow:
         uow.templates.find_all()
     read, write = os.pipe()
@@ -181,7 +162,7 @@ def test_sqlite_parent_folder_that_cannot_be_created_is_orbs_configuration_error
     blocker.write_text("x")
     url = f"sqlite+aiosqlite:///{blocker / 'sub' / 'ohf.db'}"
     with pytest.raises(ConfigurationError, match="ohf"):
-        registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+        registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
 
 
 # 5. A bad URL in ORB's config is our ConfigError, not ORB's ConfigurationError ---------------
@@ -209,7 +190,7 @@ def test_an_invalid_url_in_orbs_config_is_orbs_configuration_error(orb_env: Path
     it as {"type": "ValidationError", "message": "Invalid value: unsupported store URL '123'
     …"}."""
     with pytest.raises(ConfigurationError, match="ORB storage 'ohf'"):
-        registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+        registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
 
 
 # 6. Looking up an id ohf cannot store: DataIntegrityError where ORB's storage says "none" ----
@@ -326,7 +307,7 @@ def test_percent_encoded_sqlite_path_gets_its_parent_folder_created(orb_env: Pat
     ConfigurationError "cannot open the database file (OperationalError: unable to open
     database file)"."""
     url = f"sqlite+aiosqlite:///{orb_env}/a%20b/ohf.db"
-    uow = registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+    uow = registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
     with uow:
         uow.templates.find_all()
     assert (orb_env / "a b" / "ohf.db").exists()
@@ -355,7 +336,7 @@ def test_default_store_works_under_any_orb_work_dir(
     ConfigError "unknown sqlite URL option 'x'"."""
     root = orb_env / folder
     monkeypatch.setenv("ORB_ROOT_DIR", str(root))
-    uow = registration.create_unit_of_work(_manager({"strategy": "ohf"}))
+    uow = registration.create_unit_of_work(orb_manager({"strategy": "ohf"}))
     with uow:
         uow.templates.find_all()
     assert (root / "work" / "data" / "ohf.db").exists()

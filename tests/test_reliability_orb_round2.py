@@ -13,33 +13,13 @@ import pytest
 
 pytest.importorskip("orb", reason="needs orb-py (the orb extra)")
 
-from orb.config.managers.configuration_manager import ConfigurationManager
 from orb.domain.base.exceptions import ConfigurationError
 
-import ohf_persistence.orb as ohf_orb
 from ohf_persistence import sync
 from ohf_persistence.cli import main as ohf_cli
 from ohf_persistence.config import ConfigError
 from ohf_persistence.orb import registration
-
-
-@pytest.fixture
-def orb_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """An ORB installation rooted in tmp_path; no OHF_STORAGE_URL; the type registered."""
-    monkeypatch.delenv("OHF_STORAGE_URL", raising=False)
-    monkeypatch.setenv("ORB_ROOT_DIR", str(tmp_path / "orb"))
-    monkeypatch.chdir(tmp_path)
-    ohf_orb.register()
-    return tmp_path
-
-
-def _manager(storage: dict[str, Any]) -> ConfigurationManager:
-    return ConfigurationManager(config_dict={"storage": storage})
-
-
-def _default_db(root: Path) -> Path:
-    return root / "orb" / "work" / "data" / "ohf.db"
-
+from tests.orb_support import default_db, orb_manager
 
 # 1. A "?" in a SQLite path: the rest of the path is dropped silently, another file is opened --
 
@@ -65,7 +45,9 @@ def test_orb_sqlite_url_with_a_question_mark_never_opens_another_file(
     another installation's store, ORB would silently use it)."""
     url = f"sqlite+aiosqlite:///{orb_env}/{tail}"
     try:
-        uow = registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+        uow = registration.create_unit_of_work(
+            orb_manager({"strategy": "ohf", "ohf": {"url": url}})
+        )
         with uow:
             uow.templates.find_all()
     except ConfigurationError:
@@ -103,7 +85,7 @@ def test_orb_sqlite_url_with_an_escaped_nul_is_orbs_configuration_error(orb_env:
     CLI reports it as an unexpected/validation error)."""
     url = f"sqlite+aiosqlite:///{orb_env}/a%00b/ohf.db"
     with pytest.raises(ConfigurationError, match="ORB storage 'ohf'"):
-        registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+        registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
 
 
 # 3. An empty `ohf` section silently falls back to the default store ----------------------------
@@ -122,12 +104,12 @@ def test_empty_ohf_section_is_not_silently_replaced_by_the_default_store(orb_env
     Before the fix: ORB silently creates and runs on ``<work_dir>/data/ohf.db``. (Low severity: the
     docs' list of malformed forms does not name ``{}``; either refuse it or document it.)"""
     try:
-        uow = registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {}}))
+        uow = registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {}}))
         with uow:
             uow.templates.find_all()
     except ConfigurationError:
         pass
-    assert not _default_db(orb_env).exists()
+    assert not default_db(orb_env).exists()
 
 
 # 4. save_batch outside a unit of rows this process never saw: one full batch write per row ------
@@ -323,7 +305,7 @@ def test_orb_error_for_a_dynamodb_url_with_a_host_masks_its_password(
     Before the fix: ``ORB storage 'ohf': cannot open dynamodb://u:***@localhost:8000: a DynamoDB URL
     has no host or path ('u:s3cretKEY@localhost:8000' in ...)``."""
     with pytest.raises(ConfigurationError) as caught:
-        registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+        registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
     assert "s3cretKEY" not in str(caught.value)
 
 
@@ -365,7 +347,7 @@ def test_orb_on_a_store_newer_than_this_package_does_not_say_run_migrate(
     with sqlite3.connect(path) as db:
         db.execute("update alembic_version set version_num = '9999'")
     with pytest.raises(ConfigurationError) as caught:
-        registration.create_unit_of_work(_manager({"strategy": "ohf", "ohf": {"url": url}}))
+        registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
     text = str(caught.value)
     assert "9999" in text
     assert "not migrated" not in text and "run `ohf-persistence migrate" not in text, text
