@@ -26,35 +26,30 @@ the call Host Factory makes every few seconds, on ORB's JSON storage and on ``oh
 SQLite (and every ``--url``), against a moto EC2 server on 127.0.0.1 — dummy credentials, never
 real AWS. Runs are interleaved across storages and the median is reported.
 
-Nothing here asserts a speed; the numbers are for docs/orb.md ("Performance").
+The floors live in bench_floors.py, part 2 in bench_processes.py; this module runs part 1
+and the command line. Nothing here asserts a speed; the numbers are for docs/orb.md
+("Performance").
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import socket
-import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..config import mask_url
+from .bench_floors import DICT_STORAGE, SQLITE3_STORAGE, register_floor_storages
+from .bench_processes import StatusResult, time_status_processes
 
 PHASES = ("save", "get", "rmw", "delete")
 WARM_UP = 100  # operations per phase run, untimed, before each storage's timed phases
-DICT_STORAGE = "ohf-bench-dict"  # registered in this process only, for the floor
-SQLITE3_STORAGE = "ohf-bench-sqlite3"  # the same strategy over stdlib sqlite3
 
 
 @dataclass
@@ -74,171 +69,8 @@ class StorageResult:
     phases: list[Phase] = field(default_factory=list)
 
 
-@dataclass
-class StatusResult:
-    storage: str
-    seconds: list[float]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-
 # --------------------------------------------------------------------------------------------
 # Part 1: ORB repositories, one unit of work per operation
-
-
-class SqliteRows(MutableMapping[str, dict[str, Any]]):
-    """One entity type's ORB records as JSON texts in one SQLite table, each call one
-    autocommitted statement (stdlib ``sqlite3``, the PRAGMAs ``ohf`` uses)."""
-
-    def __init__(self, conn: sqlite3.Connection, table: str) -> None:
-        self.conn = conn
-        self.table = table
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, data TEXT)")
-
-    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
-        text = json.dumps(value, default=str)
-        self.conn.execute(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", (key, text))
-
-    def __getitem__(self, key: str) -> dict[str, Any]:
-        row = self.conn.execute(f"SELECT data FROM {self.table} WHERE id = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        record: dict[str, Any] = json.loads(row[0])
-        return record
-
-    def __delitem__(self, key: str) -> None:
-        if self.conn.execute(f"DELETE FROM {self.table} WHERE id = ?", (key,)).rowcount != 1:
-            raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter([k for (k,) in self.conn.execute(f"SELECT id FROM {self.table}")])
-
-    def __len__(self) -> int:
-        count: int = self.conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
-        return count
-
-
-def sqlite3_tables(path: Path) -> Callable[[str], MutableMapping[str, dict[str, Any]]]:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-        conn.execute(f"PRAGMA {pragma}")
-    return lambda entity_type: SqliteRows(conn, entity_type)
-
-
-def _dict_storage_classes(
-    rows_for: Callable[[str], MutableMapping[str, dict[str, Any]]] | None = None,
-) -> tuple[Any, Any]:
-    """ORB's storage port over a dict (the floor; or over ``rows_for(entity_type)``) and a
-    unit of work of ORB's repositories on it; built lazily because ORB is optional."""
-    from orb.infrastructure.storage.base.strategy import BaseStorageStrategy
-    from orb.infrastructure.storage.base.unit_of_work import BaseUnitOfWork
-    from orb.infrastructure.storage.repositories.machine_repository import (
-        MachineRepositoryImpl,
-    )
-    from orb.infrastructure.storage.repositories.request_repository import (
-        RequestRepositoryImpl,
-    )
-    from orb.infrastructure.storage.repositories.template_repository import (
-        TemplateRepositoryImpl,
-    )
-
-    tables: dict[str, MutableMapping[str, dict[str, Any]]] = {}
-
-    class DictStrategy(BaseStorageStrategy):  # type: ignore[misc]  # ORB is untyped
-        def __init__(self, entity_type: str = "generic") -> None:
-            super().__init__()
-            self.entity_type = entity_type
-            if entity_type not in tables:
-                tables[entity_type] = {} if rows_for is None else rows_for(entity_type)
-            self.rows = tables[entity_type]
-
-        def save(self, entity_id: str, data: dict[str, Any]) -> None:
-            self.rows[entity_id] = dict(data)
-
-        def find_by_id(self, entity_id: str) -> dict[str, Any] | None:
-            row = self.rows.get(entity_id)
-            return dict(row) if row is not None else None
-
-        def find_all(self) -> list[dict[str, Any]]:
-            return [dict(row) for row in self.rows.values()]
-
-        def delete(self, entity_id: str) -> None:
-            self.rows.pop(entity_id, None)
-
-        def exists(self, entity_id: str) -> bool:
-            return entity_id in self.rows
-
-        # A floor: no snapshot of every row per transaction (ORB's base class takes one).
-        def begin_transaction(self) -> None:
-            self._in_transaction = True
-
-        def commit_transaction(self) -> None:
-            self._in_transaction = False
-
-        def rollback_transaction(self) -> None:
-            self._in_transaction = False
-
-    class DictUnitOfWork(BaseUnitOfWork):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.machine_repository = MachineRepositoryImpl(DictStrategy("machines"))
-            self.request_repository = RequestRepositoryImpl(DictStrategy("requests"))
-            self.template_repository = TemplateRepositoryImpl(DictStrategy("templates"))
-
-        @property
-        def machines(self) -> Any:
-            return self.machine_repository
-
-        @property
-        def requests(self) -> Any:
-            return self.request_repository
-
-        @property
-        def templates(self) -> Any:
-            return self.template_repository
-
-        def _begin_transaction(self) -> None:
-            pass
-
-        def _commit_transaction(self) -> None:
-            pass
-
-        def _rollback_transaction(self) -> None:
-            pass
-
-    return DictStrategy, DictUnitOfWork
-
-
-def register_floor_storages() -> None:
-    """``dict`` (one per process) and ``sqlite3`` (one file per ``path`` in its config)."""
-    from orb.infrastructure.storage.registry import get_storage_registry
-
-    registry = get_storage_registry()
-    if registry.is_registered(DICT_STORAGE):
-        return
-    strategy_cls, uow_cls = _dict_storage_classes()
-    registry.register_storage(
-        storage_type=DICT_STORAGE,
-        strategy_factory=lambda config: strategy_cls(),
-        config_factory=lambda data: dict(data),
-        unit_of_work_factory=lambda config: uow_cls(),
-    )
-    by_path: dict[str, tuple[Any, Any]] = {}
-
-    def classes(config: Any) -> tuple[Any, Any]:
-        path = str(config.get_raw_config()["storage"]["sqlite3"]["path"])
-        if path not in by_path:
-            by_path[path] = _dict_storage_classes(sqlite3_tables(Path(path)))
-        return by_path[path]
-
-    registry.register_storage(
-        storage_type=SQLITE3_STORAGE,
-        strategy_factory=lambda config: classes(config)[0](),
-        config_factory=lambda data: dict(data),
-        unit_of_work_factory=lambda config: classes(config)[1](),
-    )
 
 
 def orb_uow_factory(storage: dict[str, Any]) -> Any:
@@ -348,180 +180,6 @@ def migrate_urls(urls: list[str]) -> None:
 
     for url in urls:
         sync.run(migrate(url))
-
-
-# --------------------------------------------------------------------------------------------
-# Part 2: one `orb requests status` process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def moto_server(log: Path) -> Iterator[str]:
-    """moto's server in a child process on 127.0.0.1 (EC2 for ORB); yields its endpoint."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto server did not start (see {log})") from None
-                    time.sleep(0.1)
-            yield endpoint
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ec2_network(endpoint: str) -> tuple[list[str], str]:
-    import boto3
-
-    ec2 = boto3.client(
-        "ec2",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        for cidr, zone in (("10.0.1.0/24", "us-east-1a"), ("10.0.2.0/24", "us-east-1b"))
-    ]
-    group = ec2.create_security_group(GroupName="hf", Description="hf", VpcId=vpc)["GroupId"]
-    return subnets, str(group)
-
-
-ORB_MAIN = "import sys; from orb.run import cli_main; sys.exit(cli_main())"
-
-
-class OrbProcess:
-    """An isolated ORB installation (own root, HOME and dummy AWS files) run one process per
-    call, as Host Factory runs it."""
-
-    def __init__(self, root: Path, endpoint: str, storage: dict[str, Any] | None) -> None:
-        self.root = root
-        aws = root / "aws"
-        aws.mkdir(parents=True)
-        (root / "home").mkdir()
-        (aws / "credentials").write_text(
-            "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
-        )
-        (aws / "config").write_text("[default]\nregion = us-east-1\n")
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "ORB_", "OHF_", "BOTO"))
-        }
-        self.env.update(
-            HOME=str(root / "home"),
-            ORB_ROOT_DIR=str(root / "orb"),
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_SHARED_CREDENTIALS_FILE=str(aws / "credentials"),
-            AWS_CONFIG_FILE=str(aws / "config"),
-            AWS_EC2_METADATA_DISABLED="true",
-        )
-        self.storage = storage
-
-    def run(self, *argv: str) -> tuple[str, float]:
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", ORB_MAIN, *argv],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"orb {' '.join(argv)} exited {done.returncode}: {done.stderr}")
-        return done.stdout, seconds
-
-    def prepare(self, subnets: list[str], group: str) -> str:
-        """init, templates, one EC2 Fleet request; returns its request id."""
-        self.run(
-            "init",
-            "--non-interactive",
-            "--scheduler",
-            "hostfactory",
-            "--provider-type",
-            "aws",
-            "--subnet-ids",
-            ",".join(subnets),
-            "--security-group-ids",
-            group,
-            "--aws-region",
-            "us-east-1",
-            "--aws-profile",
-            "default",
-        )
-        if self.storage is not None:
-            config_file = self.root / "orb" / "config" / "config.json"
-            config = json.loads(config_file.read_text())
-            config["storage"] = self.storage
-            config_file.write_text(json.dumps(config, indent=2))
-        self.run("templates", "generate")
-        out, _ = self.run("machines", "request", "EC2Fleet-Instant-OnDemand", "4")
-        request_id: str = json.loads(out)["requestId"]
-        return request_id
-
-
-def time_status_processes(
-    work: Path, storages: dict[str, dict[str, Any] | None], runs: int
-) -> list[StatusResult]:
-    """``orb requests status <id>`` ``runs`` times per storage, interleaved across storages
-    so a noisy machine hurts each alike; one moto server for all."""
-    with moto_server(work / "moto.log") as endpoint:
-        subnets, group = _ec2_network(endpoint)
-        installs: dict[str, tuple[OrbProcess, str]] = {}
-        for n, (label, storage) in enumerate(storages.items()):
-            orb = OrbProcess(work / f"status-{n}", endpoint, storage)
-            installs[label] = (orb, orb.prepare(subnets, group))
-        results = {label: StatusResult(label, []) for label in installs}
-        try:
-            for orb, request_id in installs.values():  # warm-up: the first status differs
-                orb.run("requests", "status", request_id)
-            for _ in range(runs):
-                for label, (orb, request_id) in installs.items():
-                    results[label].seconds.append(orb.run("requests", "status", request_id)[1])
-        finally:
-            for label, (orb, request_id) in installs.items():
-                if label.startswith("ohf:") and orb.storage is not None:
-                    forget_request(orb.storage["ohf"]["url"], request_id)
-        return list(results.values())
-
-
-def forget_request(url: str, request_id: str) -> None:
-    """Delete what ORB stored for one request in a store the bench was given (not ours)."""
-    from .. import sync
-
-    with sync.open_store(url) as store:
-        for machine in store.machines.get_by_request_id(request_id):
-            store.machines.delete(machine.machine_id)
-        store.requests.delete(request_id)
 
 
 # --------------------------------------------------------------------------------------------
