@@ -1011,3 +1011,22 @@ def test_a_sqlite_path_in_a_missing_folder_is_named_and_nothing_created(
         one_line_error(err)
     )
     assert not (tmp_path / "missing").exists()
+
+
+def test_open_store_on_a_sqlite_path_in_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    """The library says the same as the CLI: which folder is missing, nothing created."""
+    from ohf_persistence import BackendUnavailable, sync
+
+    target = tmp_path / "missing" / "x.db"
+    url = f"sqlite+aiosqlite:///{target}"
+    expected = f"its folder {target.parent} does not exist"
+
+    async def opened() -> None:
+        async with open_store(url, migrate=True):
+            pass
+
+    with pytest.raises(BackendUnavailable, match=expected):
+        asyncio.run(opened())
+    with pytest.raises(BackendUnavailable, match=expected):
+        sync.open_store(url, migrate=True)
+    assert not target.parent.exists()

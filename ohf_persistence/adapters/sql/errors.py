@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 
-from ...config import mask_url
+from ...config import StoreConfig, mask_url, sqlite_file
 from ...domain.errors import (
     BackendUnavailable,
     ConcurrencyConflict,
@@ -60,6 +60,7 @@ class ErrorTranslator:
         self.backend = backend
         self.url = mask_url(url)
         self._secret = _password(url)
+        self._file = sqlite_file(StoreConfig(backend, url)) if backend == "sqlite" else None
 
     def _scrub(self, text: str) -> str:
         """A driver message with the password taken out, should the driver have repeated it.
@@ -102,6 +103,11 @@ class ErrorTranslator:
                     f"({detail})"
                 )
             if "unable to open" in text or name == "SQLITE_CANTOPEN":
+                if self._file is not None and not self._file.parent.is_dir():
+                    return BackendUnavailable(
+                        f"{where}: cannot open the database file: its folder "
+                        f"{self._file.parent} does not exist ({detail})"
+                    )
                 return BackendUnavailable(f"{where}: cannot open the database file ({detail})")
         if isinstance(root, UnicodeError):  # a string the database encoding cannot hold
             return ValidationError(f"{where}: value refused ({detail})")
