@@ -123,20 +123,23 @@ def _mask_rest(rest: str) -> str:
 
 # An option inside a URL: ``name=value`` after a ``?`` or ``&``; the value ends at ``&``.
 _OPTION = re.compile(r"([^?&=]*)=([^&]*)")
+_NEXT_OPTION = re.compile(r"&[^?&=]*=")
 
 
 def _secret_option_spans(
     rest: str, names: frozenset[str] | None = SECRET_OPTIONS
 ) -> list[tuple[int, int]]:
     """Where the values of secret options (``names``; None: every option) are (start, end),
-    at every ``?`` and ``&``."""
+    at every ``?`` and ``&``. A value runs on to the next ``&name=``: a raw ``&`` inside a
+    password (``?password=ab&cd``) would otherwise show its tail as an option of its own."""
     spans = []
     for index, char in enumerate(rest):
         if char not in "?&":
             continue
         option = _OPTION.match(rest, index + 1)
         if option and (names is None or unquote_plus(option.group(1)).strip().lower() in names):
-            spans.append(option.span(2))
+            following = _NEXT_OPTION.search(rest, option.end(2))
+            spans.append((option.start(2), following.start() if following else len(rest)))
     return spans
 
 
@@ -232,12 +235,18 @@ def _url_options(backend: str, url: str) -> dict[str, str]:
         # SQLAlchemy drops an option without "=": a "?" inside a SQLite path (the file would
         # be another one) or a bare typo; the query starts after the host's "@", if any.
         after_host = url.rpartition("@")[2] if backend == "postgresql" else url
-        for piece in after_host.partition("?")[2].split("&"):
+        query_text = after_host.partition("?")[2]
+        secret = _secret_option_spans("?" + query_text)  # a raw "&" inside a password
+        offset = 0
+        for piece in query_text.split("&"):
+            inside = any(start <= offset + 1 <= stop for start, stop in secret)
             if piece and "=" not in piece:
+                named = "(inside the masked part of the URL)" if inside else repr(unquote(piece))
                 raise ConfigError(
-                    f"URL option {unquote(piece)!r} has no value in {mask_url(url)!r}; a '?' "
-                    "in a path or name is written %3F"
+                    f"URL option {named} has no value in {mask_url(url)!r}; inside a path, "
+                    "a name or a value, write '?' as %3F and '&' as %26"
                 )
+            offset += len(piece) + 1
     else:
         pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
     # the wording of adapters/sql/engine.py's check (which guards a StoreConfig built by hand)
@@ -311,13 +320,20 @@ def _dynamodb_options(url: str) -> dict[str, str]:
             "endpoint as an option: dynamodb://?endpoint_url=http://HOST:PORT&region=…"
         )
     options = _url_options("dynamodb", url)
+    _refuse_empty_dynamodb_options(options, repr(mask_url(url)))
+    return options
+
+
+def _refuse_empty_dynamodb_options(options: Mapping[str, str], where: str) -> None:
+    """An empty DynamoDB option (``endpoint_url``, ``region`` …) would fall back to the AWS
+    default silently, whether it came in a URL or a config dict (an empty ``table_prefix``
+    means no prefix)."""
     empty = [name for name, value in options.items() if not value and name != "table_prefix"]
     if empty:
         raise ConfigError(
-            f"URL option {empty[0]!r} is empty in {mask_url(url)!r}; give a value or leave the "
-            "option out for its default"
+            f"option {empty[0]!r} is empty in {where}; give a value or leave the option out "
+            "for its default"
         )
-    return options
 
 
 # The keys each section of the seed's dict may hold (a typo such as "ulr" is refused).
@@ -372,6 +388,7 @@ def _from_dict(config: Mapping[str, Any]) -> StoreConfig:
             )
         return resolved
     options = {k: str(v) for k, v in section.items() if v is not None}
+    _refuse_empty_dynamodb_options(options, "config['storage']['dynamodb']")
     return StoreConfig("dynamodb", "dynamodb://", options)
 
 

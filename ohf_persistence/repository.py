@@ -138,7 +138,7 @@ class _Journal:
 @contextmanager
 def _atomically(unit: BackendUnitOfWork) -> Iterator[_Journal]:
     """Stage into ``unit`` all or nothing. A conflict with a stored row (not with one the unit
-    staged itself) spoils the unit until that row is staged successfully (see ``commit``)."""
+    staged itself) spoils the unit until it is rolled back (see ``commit``)."""
     journal = _Journal(unit.tracker)
     try:
         yield journal
@@ -147,7 +147,6 @@ def _atomically(unit: BackendUnitOfWork) -> Iterator[_Journal]:
         if isinstance(exc, ConcurrencyConflict) and not unit.holds(exc.entity_type, exc.key):
             unit.conflicts.setdefault((exc.entity_type, exc.key), exc)
         raise
-    unit.staged_again(journal.previous)
 
 
 def status_changed(
@@ -589,8 +588,8 @@ class BackendUnitOfWork(UnitOfWork):
         self.staged: dict[type[Entity], Staged] = {cls: {} for cls in ENTITY_TYPES}
         self.tracker = SaveTracker()
         # Conflicts with stored rows that saves or restores raised, by (entity type, key):
-        # while one is there (its row not staged again since), the unit cannot be committed
-        # (DynamoDB, which checks stored rows only at commit, would refuse it there too).
+        # until rollback the unit cannot be committed (DynamoDB, which checks stored rows only
+        # at commit, holds the stale write and refuses the unit there, whatever came after).
         self.conflicts: dict[tuple[str, str], ConcurrencyConflict] = {}
         self.templates = Templates(storage, self)
         self.requests = Requests(storage, self)
@@ -610,14 +609,6 @@ class BackendUnitOfWork(UnitOfWork):
             entity_type == cls.ENTITY_TYPE and key in staged for cls, staged in self.staged.items()
         )
 
-    def staged_again(self, writes: Iterable[tuple[Staged, str, Any]]) -> None:
-        """Rows staged successfully: a conflict an earlier save of one of them met is
-        answered (the caller saved it again, on the right version)."""
-        if self.conflicts:
-            for staged, key, _old in writes:
-                cls = next(c for c, rows in self.staged.items() if rows is staged)
-                self.conflicts.pop((cls.ENTITY_TYPE, key), None)
-
     def writes(self) -> list[Write]:
         """The staged writes in commit order: templates, requests, machines; staging order."""
         return [
@@ -629,9 +620,9 @@ class BackendUnitOfWork(UnitOfWork):
     async def commit(self) -> None:
         """Store every staged write, all or nothing (a conflict raises and writes nothing;
         the unit keeps its writes until ``rollback``). A unit in which a save raised a
-        conflict with a stored row raises that conflict again until rolled back, even if the
-        caller caught the first, unless the row was saved again since (on its stored
-        version): DynamoDB, which checks only here, refuses or accepts the same unit alike."""
+        conflict with a stored row raises that conflict again until rolled back, whatever
+        the caller did after catching it: DynamoDB, which checks only here, refuses the same
+        unit (its stale write is still held)."""
         _check_open(self._storage)
         if self.conflicts:
             raise next(iter(self.conflicts.values()))

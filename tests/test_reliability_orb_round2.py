@@ -179,29 +179,26 @@ def test_orb_save_batch_of_existing_rows_is_not_one_batch_write_per_row(
 
 
 @pytest.mark.parametrize("url", ["memory://", "sqlite+aiosqlite:///FILE"])
-def test_an_orb_unit_of_upserts_is_not_refused_because_another_writer_moved_a_row(
+def test_an_orb_unit_of_upserts_racing_another_writer_fails_alike_and_its_retry_commits(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Class: unit-of-work semantics / a legitimate ORB flow now raising ConcurrencyError
-    (new with the "a save that met a changed stored row spoils the unit" fix). File:
-    ohf_persistence/orb/session.py (Session._apply -> stored_versions then ``stage`` in our
-    unit: the upsert's write is conditional on the version read a moment before; when another
-    writer commits in between, the write meets a changed row, which now spoils the unit; stage
-    retries on the new version and succeeds, but the spoiled unit's commit raises anyway).
+    """Class: unit-of-work semantics for ORB upserts (ORB's machine_sync_service "Persist
+    changes": ``with uow: for m in to_upsert: uow.machines.save(m)``, rows read in an earlier
+    unit). File: ohf_persistence/orb/session.py, repository.py.
 
-    Scenario (ORB's machine_sync_service "Persist changes": ``with uow: for m in to_upsert:
-    uow.machines.save(m)``, rows read in an EARLIER unit): the unit saves machine 1 (stored,
-    not read in this unit) and machine 2 (new); another Host Factory process updates machine 1
-    after our unit read its stored version and before our write (forced here by wrapping
-    stored_versions; on DynamoDB the window is the whole time until commit).
-    Now (docs/orb.md "No lost updates": "A save of a row the unit did not read is an
-    upsert, as in ORB's default JSON storage: ORB's own version field ... is not a guard"):
-    the unit commits, machine 1 holds our save (last writer wins, as on JSON) and machine 2 is
-    stored.
-    Before the fix (memory, SQLite, PostgreSQL and DynamoDB alike): ORB's ConcurrencyError "commit
-    transaction: Machine 'i-…1': expected stored version 1, found version 2" and machine 2 is
-    not stored."""
+    Scenario: the unit saves machine 1 (stored, not read in this unit) and machine 2 (new);
+    another Host Factory process updates machine 1 after our unit read its stored version and
+    before our write (forced by wrapping ``stored_versions``; on DynamoDB the window is the
+    whole time until commit).
+    Now, on every backend alike (docs/orb.md, "No lost updates"): ORB's ConcurrencyError at
+    the end of the block, nothing of the unit written, the other process's change kept; ORB's
+    retry of the same unit commits both machines.
+    Before the fix: the first fix of this pass (a save's conflict spoils the unit) made the
+    commit raise on memory/SQL while the retry inside the unit had "succeeded"; a first answer
+    (un-spoiling on a re-save) made DynamoDB disagree with memory/SQL (hostile pass 3)."""
     import asyncio
+
+    from orb.domain.base.exceptions import ConcurrencyError
 
     from ohf_persistence.orb import session as session_module
     from ohf_persistence.orb.unit_of_work import OhfUnitOfWork
@@ -242,10 +239,17 @@ def test_an_orb_unit_of_upserts_is_not_refused_because_another_writer_moved_a_ro
             return found
 
         monkeypatch.setattr(session_module, "stored_versions", racing)
-        with OhfUnitOfWork(store) as uow:  # upserts only: nothing read in this unit
+        with pytest.raises(ConcurrencyError), OhfUnitOfWork(store) as uow:  # upserts only
             uow.machines.save(machine(1, metadata={"sync": 1}))
             uow.machines.save(machine(2))
         assert fired
+        with OhfUnitOfWork(store) as check:
+            strategy = check.machines.storage_strategy
+            assert strategy.find_by_id("i-race2") is None  # nothing of the unit written
+            assert strategy.find_by_id("i-race1")["metadata"] == {"other": 1}
+        with OhfUnitOfWork(store) as retry:  # what ORB does on ConcurrencyError
+            retry.machines.save(machine(1, metadata={"sync": 1}))
+            retry.machines.save(machine(2))
         with OhfUnitOfWork(store) as check:
             strategy = check.machines.storage_strategy
             assert strategy.find_by_id("i-race2") is not None

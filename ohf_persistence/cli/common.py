@@ -62,10 +62,12 @@ def store_config(url: str | None, *, must_exist: bool = False) -> StoreConfig:
             f"no SQLite database at {path} (nothing was created); check the path, or create "
             f"it with `ohf-persistence migrate --url {mask_url(config.url)}`"
         )
-    if path is not None and not path.exists() and not path.parent.is_dir():
-        # SQLite would say only "unable to open database file"
+    if path is not None and not path.exists() and not path.resolve().parent.is_dir():
+        # SQLite would say only "unable to open database file"; resolved: a symlink's target
+        # folder is where the file would go
+        folder = path.resolve().parent
         raise ConfigError(
-            f"the folder {path.parent} of the SQLite database {path.name} does not exist "
+            f"the folder {folder} of the SQLite database {path.name} does not exist "
             "(nothing was created); create the folder first, or fix the path"
         )
     return config

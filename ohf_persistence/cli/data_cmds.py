@@ -210,10 +210,14 @@ async def import_(args: argparse.Namespace) -> int:
     config = store_config(args.url)
     fmt = _format(args.path, args.format)
     file = sqlite_file(config)
-    # a new local SQLite file is created at head (like the demo), and removed again if the
-    # import fails (nothing was written); any other store must exist
+    # A new local SQLite file is created at head (like the demo); any other store must exist.
+    # The input is checked first (a dry run into memory), so a refused import creates
+    # nothing: a file, once created, is never removed (another process may be using it).
     new_file = file is not None and not file.exists()
     try:
+        if new_file:
+            async with open_store("memory://") as dry_run:
+                await import_file(dry_run, args.path, fmt, skip_invalid=args.skip_invalid)
         async with open_store(config, migrate=new_file) as store:
             report = await import_file(
                 store,
@@ -223,19 +227,11 @@ async def import_(args: argparse.Namespace) -> int:
                 skip_invalid=args.skip_invalid,
                 progress=progress("import"),
             )
-    except BaseException as exc:
-        if new_file and file is not None:
-            for created in (
-                file,
-                file.with_name(f"{file.name}-wal"),
-                file.with_name(f"{file.name}-shm"),
-            ):
-                created.unlink(missing_ok=True)
-        if isinstance(exc, ImportRefused):
-            if args.json:
-                emit_json({"error": str(exc), "problems": [p.as_dict() for p in exc.problems]})
-            for problem in exc.problems:
-                warn(f"invalid: {problem}")
+    except ImportRefused as exc:
+        if args.json:
+            emit_json({"error": str(exc), "problems": [p.as_dict() for p in exc.problems]})
+        for problem in exc.problems:
+            warn(f"invalid: {problem}")
         raise
     for problem in report.skipped:
         warn(f"skipped: {problem}")

@@ -291,6 +291,13 @@ def json_problem(value: Any, depth: int) -> str | None:
             problem = json_problem(item, depth + 1)
             if problem:
                 return problem
+        if type(value) is not dict or any(type(k) is not str for k in value):
+            # str subclasses may hash apart yet be the same text: plain, one would be lost
+            seen: set[str] = set()
+            for key in map(plain_str, value):
+                if key in seen:
+                    return f"two dict keys are the same text {key!r} (once made plain str)"
+                seen.add(key)
         return None
     if isinstance(value, list):
         for item in value:

@@ -245,7 +245,13 @@ async def stage(
             else:
                 await repo.save_many(entities)
         except ConcurrencyConflict as exc:
-            if exc.entity_type != cls.ENTITY_TYPE or (cls, exc.key) in versions:
+            # In a unit of ours the conflict already spoiled it (another writer committed
+            # since the stored version was read): ORB gets ConcurrencyError and retries.
+            if (
+                isinstance(target, UnitOfWork)
+                or exc.entity_type != cls.ENTITY_TYPE
+                or (cls, exc.key) in versions
+            ):
                 raise
             actual = exc.actual_version
             if actual is None and isinstance(exc, AlreadyExists):

@@ -103,10 +103,11 @@ class ErrorTranslator:
                     f"({detail})"
                 )
             if "unable to open" in text or name == "SQLITE_CANTOPEN":
-                if self._file is not None and not self._file.parent.is_dir():
+                folder = None if self._file is None else self._file.resolve().parent
+                if folder is not None and not folder.is_dir():
                     return BackendUnavailable(
-                        f"{where}: cannot open the database file: its folder "
-                        f"{self._file.parent} does not exist ({detail})"
+                        f"{where}: cannot open the database file: its folder {folder} does "
+                        f"not exist ({detail})"
                     )
                 return BackendUnavailable(f"{where}: cannot open the database file ({detail})")
         if isinstance(root, UnicodeError):  # a string the database encoding cannot hold
