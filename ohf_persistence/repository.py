@@ -144,8 +144,12 @@ def _atomically(unit: BackendUnitOfWork) -> Iterator[_Journal]:
         yield journal
     except BaseException as exc:
         journal.undo()
-        if isinstance(exc, ConcurrencyConflict) and not unit.holds(exc.entity_type, exc.key):
-            unit.conflicts.setdefault((exc.entity_type, exc.key), exc)
+        if (
+            isinstance(exc, ConcurrencyConflict)
+            and unit.conflict is None
+            and not unit.holds(exc.entity_type, exc.key)
+        ):
+            unit.conflict = exc
         raise
 
 
@@ -587,10 +591,10 @@ class BackendUnitOfWork(UnitOfWork):
         self._storage = storage
         self.staged: dict[type[Entity], Staged] = {cls: {} for cls in ENTITY_TYPES}
         self.tracker = SaveTracker()
-        # Conflicts with stored rows that saves or restores raised, by (entity type, key):
-        # until rollback the unit cannot be committed (DynamoDB, which checks stored rows only
-        # at commit, holds the stale write and refuses the unit there, whatever came after).
-        self.conflicts: dict[tuple[str, str], ConcurrencyConflict] = {}
+        # The first conflict with a stored row a save or restore raised: until rollback the
+        # unit cannot be committed (DynamoDB, which checks stored rows only at commit, holds
+        # the stale write and refuses the unit there, whatever came after).
+        self.conflict: ConcurrencyConflict | None = None
         self.templates = Templates(storage, self)
         self.requests = Requests(storage, self)
         self.machines = Machines(storage, self)
@@ -624,8 +628,8 @@ class BackendUnitOfWork(UnitOfWork):
         the caller did after catching it: DynamoDB, which checks only here, refuses the same
         unit (its stale write is still held)."""
         _check_open(self._storage)
-        if self.conflicts:
-            raise next(iter(self.conflicts.values()))
+        if self.conflict is not None:
+            raise self.conflict
         writes = self.writes()
         if writes:
             await self._storage.write(writes)
@@ -638,7 +642,7 @@ class BackendUnitOfWork(UnitOfWork):
         for staged in self.staged.values():
             staged.clear()
         self.tracker.undo()
-        self.conflicts.clear()
+        self.conflict = None
 
     async def restore(self, entity: Entity, *, replaces: int = 0) -> None:
         """Stage ``entity`` as stored elsewhere: see ``UnitOfWork.restore``."""
