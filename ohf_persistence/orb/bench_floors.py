@@ -78,6 +78,8 @@ def _dict_storage_classes(
         TemplateRepositoryImpl,
     )
 
+    from .unit_of_work import RepositoryNames
+
     tables: dict[str, MutableMapping[str, dict[str, Any]]] = {}
 
     class DictStrategy(BaseStorageStrategy):  # type: ignore[misc]  # ORB is untyped
@@ -114,24 +116,12 @@ def _dict_storage_classes(
         def rollback_transaction(self) -> None:
             self._in_transaction = False
 
-    class DictUnitOfWork(BaseUnitOfWork):  # type: ignore[misc]
+    class DictUnitOfWork(RepositoryNames, BaseUnitOfWork):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.machine_repository = MachineRepositoryImpl(DictStrategy("machines"))
             self.request_repository = RequestRepositoryImpl(DictStrategy("requests"))
             self.template_repository = TemplateRepositoryImpl(DictStrategy("templates"))
-
-        @property
-        def machines(self) -> Any:
-            return self.machine_repository
-
-        @property
-        def requests(self) -> Any:
-            return self.request_repository
-
-        @property
-        def templates(self) -> Any:
-            return self.template_repository
 
         def _begin_transaction(self) -> None:
             pass

@@ -14,7 +14,28 @@ from .session import Session
 from .strategy import OhfStorageStrategy
 
 
-class OhfUnitOfWork(BaseUnitOfWork):  # type: ignore[misc]  # ORB's class is untyped
+class RepositoryNames:
+    """The short names ORB's handlers use for a unit of work's repositories (``uow.requests``
+    for ``uow.request_repository``), for every unit of work ORB gets from us."""
+
+    machine_repository: Any
+    request_repository: Any
+    template_repository: Any
+
+    @property
+    def machines(self) -> Any:
+        return self.machine_repository
+
+    @property
+    def requests(self) -> Any:
+        return self.request_repository
+
+    @property
+    def templates(self) -> Any:
+        return self.template_repository
+
+
+class OhfUnitOfWork(RepositoryNames, BaseUnitOfWork):  # type: ignore[misc]  # ORB's class is untyped
     """ORB's own repositories over ``ohf`` strategies sharing one session (one unit of ours).
 
     ``with uow_factory.create_unit_of_work() as uow:`` begins our unit of work; leaving the
@@ -49,18 +70,6 @@ class OhfUnitOfWork(BaseUnitOfWork):  # type: ignore[misc]  # ORB's class is unt
         if self._templates is None:
             self._templates = TemplateRepositoryImpl(OhfStorageStrategy(self.session, "templates"))
         return self._templates
-
-    @property
-    def machines(self) -> Any:
-        return self.machine_repository
-
-    @property
-    def requests(self) -> Any:
-        return self.request_repository
-
-    @property
-    def templates(self) -> Any:
-        return self.template_repository
 
     def _begin_transaction(self) -> None:
         self.session.begin()
