@@ -455,3 +455,17 @@ def test_orb_delete_batch_outside_a_unit_of_more_than_100_ids_works_on_dynamodb(
         assert strategy.count() == 0
     finally:
         store.close()
+
+
+def test_orb_sqlite_url_through_a_symlink_creates_the_target_folder(orb_env: Path) -> None:
+    """Class: SQLite paths (parent folders created). Now: a URL naming a symlink whose target
+    is in a missing folder gets that folder created and the file opened there, the link
+    kept. Before: the link's own folder was "created" (it existed) and SQLite failed with
+    "unable to open database file"."""
+    link = orb_env / "link.db"
+    link.symlink_to(orb_env / "elsewhere" / "deeper" / "ohf.db")
+    url = f"sqlite+aiosqlite:///{link}"
+    uow = registration.create_unit_of_work(orb_manager({"strategy": "ohf", "ohf": {"url": url}}))
+    with uow:
+        uow.templates.find_all()
+    assert link.is_symlink() and (orb_env / "elsewhere" / "deeper" / "ohf.db").is_file()

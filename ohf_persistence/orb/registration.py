@@ -148,11 +148,12 @@ def _open(url: str) -> sync.SyncStore:
         path = sqlite_file(config)
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+                # resolved: through a symlink the file goes to its target's folder
+                path.resolve().parent.mkdir(parents=True, exist_ok=True)
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
                 raise _config_error(
-                    f"cannot open {mask_url(url)}: cannot create its folder {path.parent} "
-                    f"({exc.strerror or exc})"
+                    f"cannot open {mask_url(url)}: cannot create the folder of {path} "
+                    f"({getattr(exc, 'strerror', None) or exc})"
                 ) from exc
             try:
                 return sync.open_store(config)
